@@ -1,0 +1,1 @@
+"""One package per published method, each with the same shape (see ml.methods.base)."""

@@ -1,0 +1,86 @@
+"""The one contract every method package follows.
+
+A method package `ml/methods/<name>/` holds `config.py` (a `Config` dataclass with presets),
+`networks.py`, `losses.py`, `training.py` (a `Trainer` on the shared loop) and `editor.py`
+(an `Editor`), and its `__init__.py` exposes `METHOD = Method(...)` for the registry.
+
+Images cross this boundary as numpy uint8 arrays, H x W x 3, RGB, already aligned the way
+`Editor.alignment` names ("celeba" crop for ELEGANT / HomoInterpGAN / TL-GAN, "ffhq" for pSp,
+"multipie" for TP-GAN) at `Editor.image_size`. Latents are dicts of tensors, so any of them can
+be cached or stored as safetensors without pickling.
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ml.controls import validate_controls
+
+Latent = dict[str, torch.Tensor]
+
+
+class Editor(abc.ABC):
+    """Turns an aligned photo into a latent once, then renders it under many controls."""
+
+    method: str = ""
+    alignment: str = "celeba"
+
+    def __init__(self, image_size: int, manifest: Mapping[str, Any] | None = None):
+        self.image_size = image_size
+        self.manifest = dict(manifest or {})
+
+    @abc.abstractmethod
+    def controls_schema(self) -> dict:
+        """The controls this editor understands (see ml.controls)."""
+
+    @abc.abstractmethod
+    def encode(self, image: np.ndarray) -> Latent:
+        """Encode one aligned RGB uint8 image (H x W x 3) into a latent."""
+
+    @abc.abstractmethod
+    def render(self, latent: Latent, controls: Mapping[str, Any],
+               references: Mapping[str, Latent] | None = None) -> np.ndarray:
+        """Decode `latent` under `controls` into an RGB uint8 image.
+
+        `references` maps the ids that exemplar controls name to their encoded latents; the
+        caller (the web engine) resolves and encodes them, with the same editor.
+        """
+
+    def validate(self, controls: Any) -> dict:
+        """Controls with defaults filled in, or ControlsError with the reason."""
+        return validate_controls(self.controls_schema(), controls)
+
+    def referenced_ids(self, controls: Mapping[str, Any]) -> list[str]:
+        """The exemplar ids that `controls` refer to, in schema order."""
+        ids = []
+        for name, spec in self.controls_schema().get("properties", {}).items():
+            if spec.get("widget") == "exemplar" and controls.get(name):
+                ids.append(str(controls[name]))
+        return ids
+
+    def describe(self) -> dict:
+        return {"method": self.method, "image_size": self.image_size, "alignment": self.alignment,
+                "controls": self.controls_schema()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """What the registry knows of a method."""
+
+    name: str
+    title: str
+    summary: str
+    config_class: type
+    editor_class: type[Editor]
+    trainer_class: type | None = None
+    alignment: str = "celeba"
+
+    def config(self, preset: str = "paper", **overrides: Any):
+        return self.config_class.preset(preset, **overrides)
+
+    def load_editor(self, checkpoint_dir, device: str = "cpu") -> Editor:
+        return self.editor_class.from_checkpoint(checkpoint_dir, device=device)
