@@ -19,10 +19,17 @@ COMMANDS = {
 }
 
 
+def _module_exists(module_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # a parent package is not written yet
+        return False
+
+
 def _available_commands() -> dict:
     found = {}
     for name, (module_name, help_text) in COMMANDS.items():
-        if importlib.util.find_spec(module_name) is not None:
+        if _module_exists(module_name):
             found[name] = (module_name, help_text)
     return found
 

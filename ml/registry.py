@@ -25,6 +25,13 @@ class UnknownMethod(KeyError):
         return f"unknown method {self.args[0]!r}; available: {', '.join(available()) or 'none'}"
 
 
+def _module_exists(module_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # a parent package is not written yet
+        return False
+
+
 def get(name: str) -> Method:
     module_name = KNOWN_METHODS.get(name)
     if module_name is None:
@@ -42,6 +49,6 @@ def available() -> list[str]:
     """Names of the methods whose packages exist in this checkout."""
     names = []
     for name, module_name in KNOWN_METHODS.items():
-        if importlib.util.find_spec(module_name) is not None:
+        if _module_exists(module_name):
             names.append(name)
     return names

@@ -1,0 +1,7 @@
+from django.urls import path
+
+from editing import consumers
+
+websocket_urlpatterns = [
+    path("ws/preview/", consumers.PreviewConsumer.as_asgi()),
+]
