@@ -1,0 +1,156 @@
+"""HomoInterpGAN hyperparameters. Defaults are the official code's (128 px CelebA, VGG19 widths).
+
+Attribute groups use the official `--attr` syntax, one string per group: labels joined by `@`,
+a `#` prefix negates a label (its +1/-1 is flipped). Every labelled group gets an interpolator
+branch and a classifier head; `residual_branch` adds one more branch with no label ("other
+attributes"), as the official code does.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from ml.config import ConfigError, TrainingConfig
+
+# The official code's five groups (14 CelebA labels); identical in every commit.
+OFFICIAL_GROUPS = (
+    "Mouth_Slightly_Open@Smiling",
+    "Male@No_Beard@Mustache@Goatee@Sideburns",
+    "Black_Hair@Blond_Hair@Brown_Hair@Gray_Hair",
+    "Bald@Receding_Hairline@Bangs",
+    "Young",
+)
+OFFICIAL_GROUP_NAMES = ("expression", "gender", "hair_color", "hair_style", "age")
+
+# The course report's nine groups (seeds/004): the official five plus four more.
+REPORT_GROUPS = OFFICIAL_GROUPS + (
+    "Arched_Eyebrows@Bags_Under_Eyes@Bushy_Eyebrows@Eyeglasses",
+    "Big_Lips@Big_Nose@Chubby@Double_Chin@High_Cheekbones@Narrow_Eyes@Pointy_Nose",
+    "Straight_Hair@Wavy_Hair",
+    "Attractive@Pale_Skin@Heavy_Makeup",
+)
+REPORT_GROUP_NAMES = OFFICIAL_GROUP_NAMES + ("eyes", "face_shape", "hair_texture", "appearance")
+
+RESIDUAL_NAME = "residual"
+
+# CelebA's 40 attributes in list_attr_celeba.txt column order: the default meaning of an
+# attribute tensor's columns.
+CELEBA_ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
+    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
+    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones",
+    "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin",
+    "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair",
+    "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
+    "Wearing_Necktie", "Young",
+)
+
+
+def parse_group(spec: str) -> list[tuple[str, bool]]:
+    """'Male@#No_Beard' -> [('Male', False), ('No_Beard', True)]: (label, negated)."""
+    labels = []
+    for token in spec.split("@"):
+        token = token.strip()
+        negated = token.startswith("#")
+        name = token[1:] if negated else token
+        if not name:
+            raise ConfigError(f"empty label in attribute group {spec!r}")
+        labels.append((name, negated))
+    return labels
+
+
+def parse_attr_spec(spec: str) -> tuple[str, ...]:
+    """The official command line form 'A@B,C' -> ('A@B', 'C')."""
+    return tuple(group.strip() for group in spec.split(",") if group.strip())
+
+
+@dataclasses.dataclass
+class Config(TrainingConfig):
+    method: ClassVar[str] = "homointerp"
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        # The course report's run: nine groups, batch 48, lr 2e-4, 128k iterations.
+        "report": {"groups": REPORT_GROUPS, "group_names": REPORT_GROUP_NAMES, "batch_size": 48,
+                   "lr": 2e-4, "decoder_betas": (0.5, 0.999), "steps": 128_000},
+        # CPU-trainable: 128 px, VGG layout at a quarter of the width, 64-wide critic.
+        "starter": {"encoder_widths": (16, 32, 64, 128, 128), "interp_width": 128,
+                    "decoder_widths": (128, 64, 32, 16), "critic_width": 64, "batch_size": 16,
+                    "steps": 6000, "precision": "bf16", "channels_last": True,
+                    "sample_every": 500, "checkpoint_every": 250, "log_every": 10,
+                    "feature_network": "auto"},
+        # Unit tests: 64 px (a 4x4 latent), a few channels.
+        "tiny": {"image_size": 64, "encoder_widths": (4, 8, 8, 16, 16), "interp_width": 16,
+                 "decoder_widths": (16, 8, 8, 4), "critic_width": 16, "batch_size": 4,
+                 "steps": 20, "n_discrim": 2, "log_every": 1, "sample_every": 0,
+                 "checkpoint_every": 10, "feature_network": "random"},
+    }
+
+    image_size: int = 128
+    batch_size: int = 32
+    steps: int = 200_000
+    checkpoint_every: int = 2000
+
+    # Attribute groups (official syntax) and the names their sliders carry.
+    groups: tuple[str, ...] = OFFICIAL_GROUPS
+    group_names: tuple[str, ...] = OFFICIAL_GROUP_NAMES
+    residual_branch: bool = True
+    # Columns of the attribute tensors the trainer is given.
+    attribute_names: tuple[str, ...] = CELEBA_ATTRIBUTES
+
+    # Encoder: VGG19 conv1_1 .. relu5_1; widths of conv blocks 1..5. Latent = widths[-1] @ /16.
+    encoder_widths: tuple[int, ...] = (64, 128, 256, 512, 512)
+    interp_width: int = 512  # hidden width of each interpolator branch (the latent width officially)
+    decoder_widths: tuple[int, ...] = (512, 256, 128, 64)
+    critic_width: int = 256
+
+    # Losses: all weight 1 except the gradient penalty (100, not the usual 10).
+    gp_weight: float = 100.0
+    adversarial_weight: float = 1.0
+    classification_weight: float = 1.0
+    interp_all_weight: float = 1.0
+    reconstruction_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    knowledge_weight: float = 1.0
+    n_discrim: int = 5  # encoder + interpolator step once every n_discrim iterations
+    # "auto": ImageNet VGG19 if its weights are in the torch hub cache, else the project's
+    # trained feature oracle, else a frozen random network. Or "vgg19" | "oracle" | "random".
+    feature_network: str = "auto"
+    init_encoder_from_vgg: bool = True  # the paper fine-tunes an ImageNet VGG19 when available
+
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # encoder, interpolator, discriminator
+    decoder_betas: tuple[float, float] = (0.9, 0.999)  # decoder, KGTransform (fix of issue #3)
+    max_strength: float = 2.0  # sliders reach 2 to exaggerate (README)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.groups) != len(self.group_names):
+            raise ConfigError("groups and group_names must have the same length")
+        for group in self.groups:
+            for label, _ in parse_group(group):
+                if label not in self.attribute_names:
+                    raise ConfigError(f"attribute {label!r} (group {group!r}) is not a column of attribute_names")
+        if len(self.encoder_widths) != 5 or len(self.decoder_widths) != 4:
+            raise ConfigError("encoder_widths needs 5 entries (VGG blocks) and decoder_widths 4")
+        latent = self.image_size // 16
+        if self.image_size % 16 or latent < 2:
+            raise ConfigError(f"image_size must be a multiple of 16 and at least 32, got {self.image_size}")
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // 16
+
+    @property
+    def latent_channels(self) -> int:
+        return self.encoder_widths[-1]
+
+    @property
+    def n_branches(self) -> int:
+        return len(self.groups) + int(self.residual_branch)
+
+    @property
+    def branch_names(self) -> tuple[str, ...]:
+        return tuple(self.group_names) + ((RESIDUAL_NAME,) if self.residual_branch else ())
+
+    def group_labels(self) -> list[list[tuple[str, bool]]]:
+        return [parse_group(group) for group in self.groups]

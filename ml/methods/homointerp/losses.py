@@ -1,0 +1,78 @@
+"""HomoInterpGAN losses, each computed in float32 (inputs are cast up from bf16 autocast).
+
+All weights are 1 in the official code except the gradient penalty (100).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def reconstruction_loss(decoded, image):
+    """Pixel MSE between G(E(x)) and x."""
+    return F.mse_loss(decoded.float(), image.float())
+
+
+class PerceptualLoss(nn.Module):
+    """MSE between the feature network's shallowest maps (VGG relu3_1) of output and target."""
+
+    def __init__(self, feature_network: nn.Module):
+        super().__init__()
+        self.features = feature_network
+
+    def forward(self, output, target):
+        output_features = self.features(output)[0].float()
+        with torch.no_grad():
+            target_features = self.features(target)[0].float()
+        return F.mse_loss(output_features, target_features)
+
+
+def knowledge_guidance_loss(transformed, teacher):
+    """MSE(KGT(F), teacher's deepest map); the teacher is pooled to the latent size if it differs."""
+    teacher = teacher.float()
+    if teacher.shape[-2:] != transformed.shape[-2:]:
+        teacher = F.adaptive_avg_pool2d(teacher, transformed.shape[-2:])
+    return F.mse_loss(transformed.float(), teacher.detach())
+
+
+def classification_loss(logits: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]):
+    """Sum over groups of BCE-with-logits summed over elements, divided by the batch size."""
+    total = 0.0
+    for group_logits, group_targets in zip(logits, targets):
+        bce = F.binary_cross_entropy_with_logits(group_logits.float(), group_targets.float(), reduction="sum")
+        total = total + bce / group_logits.shape[0]
+    return total
+
+
+def critic_loss(critic_real, critic_interp):
+    """WGAN critic: mean D(F_interp) - mean D(F_real)."""
+    return (critic_interp.float() - critic_real.float()).mean()
+
+
+def adversarial_loss(critic_interp):
+    """Encoder + interpolator side: -mean D(F_interp)."""
+    return -critic_interp.float().mean()
+
+
+def gradient_penalty(discriminator, real, fake, alpha):
+    """(||grad D(F_hat)||_2 - 1)^2 with F_hat = alpha * real + (1 - alpha) * fake, per sample.
+
+    The gradient is of the sum of all critic outputs, as the official code takes it.
+    """
+    mixed = (alpha * real.detach().float() + (1 - alpha) * fake.detach().float()).requires_grad_(True)
+    critic, _ = discriminator(mixed)
+    (gradient,) = torch.autograd.grad(critic.sum(), mixed, create_graph=True)
+    return ((gradient.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def interp_all_loss(interp_all, reference):
+    """With every strength at 1 the output must reach the reference features."""
+    return F.mse_loss(interp_all.float(), reference.detach().float())
+
+
+def interpolated_labels(labels: Sequence[torch.Tensor], permuted: Sequence[torch.Tensor], strengths):
+    """Soft targets a_k + v_k (a_perm,k - a_k) for each labelled group k."""
+    return [a + strengths[:, k:k + 1] * (b - a) for k, (a, b) in enumerate(zip(labels, permuted))]
