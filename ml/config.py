@@ -1,0 +1,99 @@
+"""Base for every method's `Config`: one dataclass of hyperparameters plus named presets.
+
+A method writes
+
+    @dataclasses.dataclass
+    class Config(TrainingConfig):
+        method: ClassVar[str] = "elegant"
+        PRESETS: ClassVar[dict] = {"paper": {}, "starter": {"image_size": 128, ...}, "tiny": {...}}
+        image_size: int = 256           # defaults reproduce the paper
+        ...
+
+and everybody else asks `Config.preset("starter", steps=500)`. Defaults are the paper's values;
+presets change only sizes and budgets. A config round-trips through plain JSON (`to_dict` /
+`from_dict`), which is how it is stored in a checkpoint's manifest.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, ClassVar
+
+PRESET_NAMES = ("tiny", "starter", "paper")
+
+
+class ConfigError(ValueError):
+    """An unknown preset or a field the config does not have."""
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """Fields every method's trainer and the shared loop understand."""
+
+    method: ClassVar[str] = ""
+    # preset name -> field overrides; "paper" is the defaults and should stay empty.
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}}
+
+    preset_name: str = "paper"
+    image_size: int = 256
+    batch_size: int = 16
+    steps: int = 200_000
+    seed: int = 0
+    # "bf16" runs forward/backward under CPU autocast (AMX); weights, losses, norms and
+    # optimizer state stay float32. "fp32" everywhere else (and for exactness checks).
+    precision: str = "fp32"
+    channels_last: bool = False
+    # Intervals of the shared loop, in steps; 0 turns a thing off.
+    log_every: int = 10
+    sample_every: int = 2000
+    eval_every: int = 0
+    checkpoint_every: int = 2000
+    keep_checkpoints: int = 2
+
+    @classmethod
+    def preset(cls, name: str = "paper", **overrides: Any):
+        """The config of preset `name`, with `overrides` applied last."""
+        if name not in cls.PRESETS:
+            raise ConfigError(f"{cls.__name__} has no preset {name!r}; presets: {', '.join(cls.PRESETS)}")
+        values = {**cls.PRESETS[name], **overrides, "preset_name": name}
+        return cls.from_dict(values)
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [field.name for field in dataclasses.fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        """Build from JSON values; unknown keys are an error (a typo must not pass silently)."""
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise ConfigError(f"{cls.__name__} has no field(s) {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        converted = {name: _from_json(value, hints.get(name)) for name, value in values.items()}
+        return cls(**converted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: _to_json(getattr(self, name)) for name in self.field_names()}
+
+    def replace(self, **changes: Any):
+        return dataclasses.replace(self, **changes)
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_to_json(item) for item in value]
+    if isinstance(value, list):
+        return [_to_json(item) for item in value]
+    return value
+
+
+def _from_json(value: Any, hint: Any) -> Any:
+    # JSON has no tuples: turn lists back into tuples where the field is declared a tuple.
+    origin = typing.get_origin(hint)
+    if isinstance(value, list) and (origin is tuple or hint is tuple):
+        return tuple(value)
+    return value

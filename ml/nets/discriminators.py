@@ -1,0 +1,74 @@
+"""Discriminators shared by the methods.
+
+`LabelConditionedDiscriminator` is the cGAN critic of ELEGANT (labels broadcast to constant
+planes and concatenated to the image, strided conv blocks, one linear unit). It returns logits;
+losses apply the sigmoid inside a float32 BCE-with-logits, which equals the papers' Sigmoid +
+BCELoss but stays finite under bf16. `MultiScaleDiscriminator` runs one critic per scale.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ml.nets.layers import ConvBlock
+
+
+class LabelConditionedDiscriminator(nn.Module):
+    """Real/fake logit for (image, labels) at a fixed `image_size`.
+
+    Larger inputs are average-pooled by 2 until they are `image_size`, so one module can judge a
+    full image (D1) or its half-size version (D2). The linear head depends on `image_size`.
+    """
+
+    def __init__(self, image_size: int, n_labels: int, channels: Sequence[int] = (64, 128, 256, 512),
+                 in_channels: int = 3, norm: str = "l2", act: str = "lrelu"):
+        super().__init__()
+        self.image_size = image_size
+        self.n_labels = n_labels
+        widths = [in_channels + n_labels, *channels]
+        self.body = nn.Sequential(*[ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm=norm, act=act)
+                                    for i in range(len(channels))])
+        side = image_size // 2 ** len(channels)
+        if side < 1:
+            raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 blocks")
+        self.head = nn.Linear(channels[-1] * side * side, 1)
+
+    def forward(self, image: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        while image.shape[-1] > self.image_size:
+            image = F.avg_pool2d(image, 2)
+        planes = labels.to(image.dtype).view(labels.shape[0], self.n_labels, 1, 1)
+        planes = planes.expand(-1, -1, image.shape[-2], image.shape[-1])
+        features = self.body(torch.cat([image, planes], dim=1))
+        return self.head(features.flatten(1))
+
+
+class MultiScaleDiscriminator(nn.Module):
+    """Several critics, each on its own scale; returns their outputs in order."""
+
+    def __init__(self, critics: Sequence[nn.Module]):
+        super().__init__()
+        self.critics = nn.ModuleList(critics)
+
+    def forward(self, image: torch.Tensor, *conditions: torch.Tensor) -> list[torch.Tensor]:
+        return [critic(image, *conditions) for critic in self.critics]
+
+
+class PatchDiscriminator(nn.Module):
+    """A PatchGAN critic: strided conv blocks ending in a 1-channel logit map."""
+
+    def __init__(self, in_channels: int = 3, channels: Sequence[int] = (64, 128, 256, 512), norm: str = "instance",
+                 act: str = "lrelu", kernel_size: int = 4):
+        super().__init__()
+        blocks, width = [], in_channels
+        for index, out in enumerate(channels):
+            blocks.append(ConvBlock(width, out, kernel_size, stride=2, padding=1,
+                                    norm="none" if index == 0 else norm, act=act))
+            width = out
+        blocks.append(nn.Conv2d(width, 1, kernel_size, 1, padding=1))
+        self.body = nn.Sequential(*blocks)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.body(image)
