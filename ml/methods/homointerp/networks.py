@@ -314,6 +314,10 @@ def random_features(widths=(8, 16, 32, 64, 64), seed=1234) -> VGGFeatures:
     torch.manual_seed(seed)
     try:
         network = VGGFeatures(widths)
+        for module in network.modules():
+            if isinstance(module, nn.Conv2d):  # He init keeps activations O(1) through the depth
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                nn.init.zeros_(module.bias)
     finally:
         torch.random.set_rng_state(generator_state)
     return network.freeze()
@@ -361,7 +365,7 @@ def feature_channels(network: FeatureNetwork, image_size: int) -> list[int]:
 
 
 class MeanReferences(nn.Module):
-    """Per label, the mean latent of training faces that have it (+1) and that lack it (-1).
+    """Per label, the mean latent (a moving average) of training faces that have it (+1) and that lack it (-1).
 
     It stands in for an exemplar when a group's slider has none: the paper needs a reference
     image, and the mean of many references keeps the target attribute and averages the rest.
@@ -379,17 +383,23 @@ class MeanReferences(nn.Module):
         self.register_buffer("overall_count", torch.zeros(()))
 
     @torch.no_grad()
-    def accumulate(self, features, attributes):
-        """Add a batch: features (N, C, H, W), attributes (N, len(labels)) in +-1."""
+    def update(self, features, attributes, decay: float = 0.99):
+        """Fold a batch in as an exponential moving average, so means follow the training
+        encoder: features (N, C, H, W), attributes (N, len(labels)) in +-1."""
         features = features.float()
-        positive = (attributes > 0).float()
-        negative = 1 - positive
-        self.positive += torch.einsum("nl,nchw->lchw", positive, features)
-        self.negative += torch.einsum("nl,nchw->lchw", negative, features)
-        self.positive_count += positive.sum(0)
-        self.negative_count += negative.sum(0)
-        self.overall += features.sum(0)
-        self.overall_count += features.shape[0]
+        flat = features.flatten(1)
+        for present, total, count in ((True, self.positive, self.positive_count),
+                                      (False, self.negative, self.negative_count)):
+            weights = ((attributes > 0) == present).float()  # N x L
+            seen = weights.sum(0)
+            batch_mean = (weights.t() @ flat) / seen.clamp(min=1).unsqueeze(1)
+            keep = torch.where(count > 0, torch.full_like(seen, decay), torch.zeros_like(seen))
+            keep = torch.where(seen > 0, keep, torch.ones_like(seen))  # labels absent from the batch stay
+            total.mul_(keep.view(-1, 1, 1, 1)).add_(((1 - keep).unsqueeze(1) * batch_mean).view_as(total))
+            count.add_(seen)
+        keep = decay if self.overall_count > 0 else 0.0
+        self.overall.mul_(keep).add_((1 - keep) * features.mean(0))
+        self.overall_count.add_(features.shape[0])
 
     def reset(self):
         for buffer in self.buffers():
@@ -398,13 +408,15 @@ class MeanReferences(nn.Module):
     def mean(self, label: str, present: bool = True) -> torch.Tensor:
         """The (1, C, H, W) mean latent for `label` present or absent ('' = all faces)."""
         if not label:
-            return (self.overall / self.overall_count.clamp(min=1)).unsqueeze(0)
+            if self.overall_count == 0:
+                raise LookupError("no training face was seen")
+            return self.overall.unsqueeze(0)
         index = self.labels.index(label)
         total = self.positive if present else self.negative
         count = self.positive_count if present else self.negative_count
         if count[index] == 0:
             raise LookupError(f"no training face {'with' if present else 'without'} {label} was seen")
-        return (total[index] / count[index]).unsqueeze(0)
+        return total[index].unsqueeze(0)
 
 
 class HomoInterpGAN(nn.Module):

@@ -1,0 +1,160 @@
+"""HomoInterpGAN editing: one slider per attribute group, each moving the face toward a reference.
+
+Controls, per branch `b` (group names from the config, plus "residual"):
+  b              strength v_b in [0, max_strength]; 0 leaves the group alone, 1 takes the
+                 reference's attribute, above 1 exaggerates (README: s in [0, 2])
+  b_reference    an exemplar id (its latent comes in `references`); the group's reference image
+  b_target       with no exemplar: which mean reference to move toward, "Smiling" (mean latent
+                 of training faces that smile) or "not Smiling"; the residual branch uses the
+                 average face
+
+Latent: {"features": E(x)} (1, C, H/16, W/16). A slider move costs interpolator + decoder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ml import checkpoints
+from ml.controls import ControlsError, choice, exemplar, object_schema, slider
+from ml.methods.base import Editor, Latent
+from ml.methods.homointerp.config import RESIDUAL_NAME, Config
+from ml.methods.homointerp.networks import HomoInterpGAN
+from ml.training.data import images_to_tensor, tensor_to_images
+
+NOT_PREFIX = "not "
+AVERAGE_FACE = "average face"
+DEPLOY_NETWORKS = ("encoder", "interpolator", "decoder", "references")
+
+
+class HomoInterpEditor(Editor):
+    method = "homointerp"
+    alignment = "celeba"
+
+    def __init__(self, model: HomoInterpGAN, config: Config, manifest: Mapping[str, Any] | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(config.image_size, manifest)
+        self.config = config
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self._schema = self._build_schema()
+
+    # --- loading ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint_dir, device: str = "cpu") -> "HomoInterpEditor":
+        checkpoint = checkpoints.load_checkpoint(checkpoint_dir, device=device)
+        config = Config.from_dict(checkpoint.manifest.config)
+        model = HomoInterpGAN(config)
+        weights = {name: checkpoint.weights[name] for name in DEPLOY_NETWORKS if name in checkpoint.weights}
+        networks = {"encoder": model.encoder, "interpolator": model.interpolator, "decoder": model.decoder,
+                    "references": model.references}
+        checkpoints.load_networks(networks, weights, strict=True)
+        return cls(model, config, checkpoint.manifest.to_dict(), device)
+
+    @classmethod
+    def from_official(cls, directory, label: str = "latest", device: str = "cpu", **overrides) -> "HomoInterpEditor":
+        """An editor on a checkpoint folder written by the official code (no mean references)."""
+        from ml.methods.homointerp.official import load_official_directory
+
+        config, weights = load_official_directory(directory, label, **overrides)
+        model = HomoInterpGAN(config)
+        model.encoder.load_state_dict(weights["encoder"])
+        model.interpolator.load_state_dict(weights["interpolator"])
+        model.decoder.load_state_dict(weights["decoder"])
+        return cls(model, config, {"method": cls.method, "config": config.to_dict(), "source": "official"}, device)
+
+    # --- schema ------------------------------------------------------------------------------
+
+    def _group_labels(self) -> dict[str, list[str]]:
+        labels = {name: [label for label, _ in group]
+                  for name, group in zip(self.config.group_names, self.config.group_labels())}
+        if self.config.residual_branch:
+            labels[RESIDUAL_NAME] = []
+        return labels
+
+    def _build_schema(self) -> dict:
+        properties = {}
+        for name, labels in self._group_labels().items():
+            title = name.replace("_", " ").capitalize()
+            properties[name] = slider(title, 0.0, self.config.max_strength, 0.0, attributes=labels,
+                                      description="0 keeps the face, 1 takes the reference's "
+                                                  + (", ".join(labels) or "other attributes") + ", 2 exaggerates")
+            properties[f"{name}_reference"] = exemplar(f"{title} reference", labels[0] if labels else None)
+            targets = [option for label in labels for option in (label, NOT_PREFIX + label)] or [AVERAGE_FACE]
+            properties[f"{name}_target"] = choice(f"{title} target without a reference", targets)
+        return object_schema(properties)
+
+    def controls_schema(self) -> dict:
+        return self._schema
+
+    def branch_of(self, attribute: str) -> str:
+        """The slider that moves a CelebA attribute (for evaluation and recipes)."""
+        for name, labels in self._group_labels().items():
+            if attribute in labels:
+                return name
+        raise KeyError(f"no group holds {attribute!r}")
+
+    # --- encode / render -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def encode(self, image: np.ndarray) -> Latent:
+        image = np.asarray(image)
+        if image.shape != (self.image_size, self.image_size, 3) or image.dtype != np.uint8:
+            raise ValueError(f"expected a {self.image_size}x{self.image_size}x3 uint8 image, "
+                             f"got {image.shape} {image.dtype}")
+        features = self.model.encoder(images_to_tensor(image).to(self.device))
+        return {"features": features.cpu()}
+
+    def _target_features(self, name: str, controls: Mapping[str, Any],
+                         references: Mapping[str, Latent]) -> torch.Tensor:
+        reference_id = controls.get(f"{name}_reference")
+        if reference_id:
+            if reference_id not in references:
+                raise ControlsError(f"control '{name}_reference' names exemplar {reference_id!r}, "
+                                    "which was not supplied")
+            return references[reference_id]["features"].to(self.device)
+        target = controls[f"{name}_target"]
+        try:
+            if target == AVERAGE_FACE:
+                return self.model.references.mean("")
+            present = not target.startswith(NOT_PREFIX)
+            return self.model.references.mean(target.removeprefix(NOT_PREFIX), present)
+        except LookupError as error:
+            raise ControlsError(f"slider '{name}' needs a reference image: this model has no mean "
+                                f"reference ({error})") from None
+
+    @torch.no_grad()
+    def render_features(self, latent: Latent, controls: Mapping[str, Any],
+                        references: Mapping[str, Latent] | None = None) -> torch.Tensor:
+        """The edited latent F_out for validated-or-not controls."""
+        controls = self.validate(controls)
+        references = references or {}
+        source = latent["features"].to(self.device)
+        names = self.config.branch_names
+        strengths = torch.zeros(1, len(names), device=self.device)
+        targets = torch.zeros(1, len(names), *source.shape[1:], device=self.device)
+        for k, name in enumerate(names):
+            if controls[name] == 0:
+                continue
+            strengths[0, k] = float(controls[name])
+            targets[0, k] = self._target_features(name, controls, references)[0]
+        return self.model.interpolator(source, targets, strengths)
+
+    @torch.no_grad()
+    def render(self, latent: Latent, controls: Mapping[str, Any],
+               references: Mapping[str, Latent] | None = None) -> np.ndarray:
+        features = self.render_features(latent, controls, references)
+        return tensor_to_images(self.model.decoder(features))[0]
+
+
+def editor_from_trainer(trainer, manifest: Mapping[str, Any] | None = None) -> HomoInterpEditor:
+    """An editor sharing a trainer's networks (for samples and tests)."""
+    return HomoInterpEditor(trainer.model, trainer.config, manifest)
+
+
+def load_editor(path: str | Path, device: str = "cpu") -> HomoInterpEditor:
+    return HomoInterpEditor.from_checkpoint(path, device)

@@ -1,0 +1,252 @@
+"""HomoInterpGAN training: the official `optimize_parameters` schedule on the shared loop.
+
+One iteration, all on the same batch, F = E(x), F_perm = F[perm], v ~ U[0,1]^(N x K),
+F_interp = I(F, F_perm, v):
+  1. decoder:        MSE(G(F), x) + perceptual(G(F), x)
+  2. critic + A':    D(F_interp) - D(F) + 100 GP + BCE(A'(F_interp), source labels)  ("rigorous")
+  3. KG transform:   MSE(KGT(F), teacher(x) deepest map)
+  4. every n_discrim-th iteration, encoder + interpolator:
+     -D(F_interp) + BCE(A'(F_interp), interpolated labels) + MSE(I(F, F_perm, 1), F_perm)
+     + MSE(G(F), x) + perceptual(G(F), x) + MSE(KGT(F), teacher)
+Steps 1-3 see F detached: the official code backpropagates them into the encoder too, then zeroes
+those gradients before step 4, which is the same update. The critic runs in float32 (small, and
+the gradient penalty's double backward is sensitive); everything else under the configured
+precision.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.methods.homointerp import losses
+from ml.methods.homointerp.config import Config
+from ml.methods.homointerp.networks import (FeatureDiscriminator, FeatureNetwork, HomoInterpGAN, KGTransform,
+                                            build_feature_network, feature_channels, load_vgg19_state_dict)
+from ml.training.images import make_grid
+from ml.training.loop import TrainingLoop, TrainingTask, seed_everything
+from ml.training.precision import autocast, prepare_input, prepare_network
+
+VGG19_WIDTHS = (64, 128, 256, 512, 512)
+
+
+@contextlib.contextmanager
+def frozen(*modules: nn.Module):
+    """No weight gradients for these modules inside the block (inputs still get theirs)."""
+    parameters = [p for module in modules for p in module.parameters() if p.requires_grad]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter in parameters:
+            parameter.requires_grad_(True)
+
+
+class GroupLabels:
+    """Picks each group's columns out of an attribute tensor as {0, 1} targets ('#' flips)."""
+
+    def __init__(self, config: Config):
+        columns = list(config.attribute_names)
+        self.indices = [[columns.index(name) for name, _ in group] for group in config.group_labels()]
+        self.negated = [torch.tensor([neg for _, neg in group]) for group in config.group_labels()]
+        self.reference_labels: list[str] = []  # filled by the trainer from the model's MeanReferences
+
+    def targets(self, attributes: torch.Tensor) -> list[torch.Tensor]:
+        result = []
+        for index, negated in zip(self.indices, self.negated):
+            positive = attributes[:, index] > 0
+            result.append((positive ^ negated).float())
+        return result
+
+
+class Trainer(TrainingTask):
+    method = "homointerp"
+
+    def __init__(self, config: Config, device: str | torch.device = "cpu",
+                 feature_network: FeatureNetwork | None = None):
+        super().__init__(config, device)
+        seed_everything(config.seed)
+        self.model = HomoInterpGAN(config)
+        group_sizes = [len(group) for group in config.group_labels()]
+        self.discriminator = FeatureDiscriminator(config.latent_channels, config.latent_size, group_sizes,
+                                                  config.critic_width)
+        self.feature_network = feature_network if feature_network is not None else \
+            build_feature_network(config.feature_network)
+        self.feature_network_kind = type(self.feature_network).__name__
+        teacher_channels = feature_channels(self.feature_network, config.image_size)[-1]
+        self.kg_transform = KGTransform(config.latent_channels, teacher_channels)
+        self.encoder_from_vgg = False
+        if config.init_encoder_from_vgg and tuple(config.encoder_widths) == VGG19_WIDTHS:
+            state_dict = load_vgg19_state_dict()
+            if state_dict is not None:
+                self.model.encoder.load_torchvision_vgg19(state_dict)
+                self.encoder_from_vgg = True
+        for network in (self.model, self.discriminator, self.kg_transform, self.feature_network):
+            prepare_network(network, config.channels_last, self.device)
+        self.perceptual = losses.PerceptualLoss(self.feature_network)
+        self.labels = GroupLabels(config)
+        columns = list(config.attribute_names)
+        self.reference_columns = [columns.index(name) for name in self.model.references.labels]
+
+        def adam(module, betas):
+            return torch.optim.Adam(module.parameters(), lr=config.lr, betas=tuple(betas))
+
+        self._optimizers = {
+            "encoder": adam(self.model.encoder, config.betas),
+            "interpolator": adam(self.model.interpolator, config.betas),
+            "decoder": adam(self.model.decoder, config.decoder_betas),
+            "discriminator": adam(self.discriminator, config.betas),
+            "kg_transform": adam(self.kg_transform, config.decoder_betas),
+        }
+        self.last_encoder_losses: dict[str, float] = {}
+
+    # --- the TrainingTask contract -----------------------------------------------------------
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"encoder": self.model.encoder, "interpolator": self.model.interpolator,
+                "decoder": self.model.decoder, "references": self.model.references,
+                "discriminator": self.discriminator, "kg_transform": self.kg_transform}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return self._optimizers
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"last_encoder_losses": dict(self.last_encoder_losses),
+                "feature_network": self.feature_network_kind}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.last_encoder_losses = dict(state.get("last_encoder_losses", {}))
+
+    def _autocast(self):
+        return autocast(self.config.precision, self.device)
+
+    def _input(self, tensor):
+        return prepare_input(tensor, self.config.channels_last, self.device)
+
+    # --- one iteration -------------------------------------------------------------------------
+
+    def train_step(self, batches, step: int) -> Mapping[str, float]:
+        config = self.config
+        images, attributes = batches.next()
+        images = self._input(images.float())
+        attributes = attributes.to(self.device).float()
+        labels = self.labels.targets(attributes)
+        n = images.shape[0]
+        strengths = torch.rand(n, config.n_branches, device=self.device)
+        permutation = torch.randperm(n, device=self.device)
+        encoder_step = step % config.n_discrim == 0
+        self.model.train()
+        self.discriminator.train()
+
+        # F and F_interp need a graph only when the encoder and interpolator step.
+        with torch.set_grad_enabled(encoder_step), self._autocast():
+            features = self.model.encoder(images)
+            permuted = features[permutation]
+            interpolated = self.model.interpolator(features, permuted, strengths)
+        self.model.references.update(features.detach(), attributes[:, self.reference_columns])
+        with torch.no_grad(), self._autocast():
+            teacher = self.feature_network(images)[-1].float()
+
+        record = {}
+        record.update(self._decoder_step(features.detach(), images))
+        record.update(self._critic_step(features.detach(), interpolated.detach(), labels))
+        record.update(self._kg_step(features.detach(), teacher))
+        if encoder_step:
+            permuted_labels = [label[permutation] for label in labels]
+            targets = losses.interpolated_labels(labels, permuted_labels, strengths)
+            self.last_encoder_losses = self._encoder_step(images, features, permuted, interpolated, targets,
+                                                          teacher)
+        record.update(self.last_encoder_losses)
+        return record
+
+    def _decoder_step(self, features, images):
+        with self._autocast():
+            decoded = self.model.decoder(features)
+            mse = losses.reconstruction_loss(decoded, images)
+            perceptual = self.perceptual(decoded, images)
+        loss = self.config.reconstruction_weight * mse + self.config.perceptual_weight * perceptual
+        self._update("decoder", loss)
+        return {"dec_mse": mse.item(), "dec_perceptual": perceptual.item()}
+
+    def _critic_step(self, real, fake, labels):
+        config = self.config
+        real, fake = real.float(), fake.float()
+        critic_real, _ = self.discriminator(real)
+        critic_fake, logits_fake = self.discriminator(fake)
+        alpha = torch.rand(real.shape[0], 1, 1, 1, device=self.device)
+        penalty = losses.gradient_penalty(self.discriminator, real, fake, alpha)
+        wasserstein = losses.critic_loss(critic_real, critic_fake)
+        # "rigorous" training: A' learns the source labels on interpolated features (issue #8)
+        classification = losses.classification_loss(logits_fake, labels)
+        loss = wasserstein + config.gp_weight * penalty + config.classification_weight * classification
+        self._update("discriminator", loss)
+        return {"critic": wasserstein.item(), "critic_gp": penalty.item(), "critic_cls": classification.item()}
+
+    def _kg_step(self, features, teacher):
+        with self._autocast():
+            transformed = self.kg_transform(features)
+        loss = losses.knowledge_guidance_loss(transformed, teacher)
+        self._update("kg_transform", loss)
+        return {"kg_transform": loss.item()}
+
+    def _encoder_step(self, images, features, permuted, interpolated, targets, teacher):
+        config = self.config
+        with frozen(self.discriminator, self.model.decoder, self.kg_transform):
+            critic_fake, logits_fake = self.discriminator(interpolated.float())
+            adversarial = losses.adversarial_loss(critic_fake)
+            classification = losses.classification_loss(logits_fake, targets)
+            with self._autocast():
+                everything = torch.ones(features.shape[0], config.n_branches, device=self.device)
+                interp_all = self.model.interpolator(features.detach(), permuted.detach(), everything)
+                decoded = self.model.decoder(features)
+                mse = losses.reconstruction_loss(decoded, images)
+                perceptual = self.perceptual(decoded, images)
+                knowledge = losses.knowledge_guidance_loss(self.kg_transform(features), teacher)
+            full_strength = losses.interp_all_loss(interp_all, permuted)
+            loss = (config.adversarial_weight * adversarial + config.classification_weight * classification
+                    + config.interp_all_weight * full_strength + config.reconstruction_weight * mse
+                    + config.perceptual_weight * perceptual + config.knowledge_weight * knowledge)
+            self._optimizers["encoder"].zero_grad(set_to_none=True)
+            self._optimizers["interpolator"].zero_grad(set_to_none=True)
+            loss.backward()
+            self._optimizers["encoder"].step()
+            self._optimizers["interpolator"].step()
+        return {"enc_adv": adversarial.item(), "enc_cls": classification.item(),
+                "enc_interp_all": full_strength.item(), "enc_mse": mse.item(),
+                "enc_perceptual": perceptual.item(), "enc_kg": knowledge.item()}
+
+    def _update(self, name, loss):
+        optimizer = self._optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    # --- samples -------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, preview, step: int) -> np.ndarray | None:
+        """Rows: sources, references, reconstructions, then each branch at full strength."""
+        images = self._input(preview[0][:6].float())
+        self.model.eval()
+        with self._autocast():
+            features = self.model.encoder(images)
+            references = features.roll(1, 0)
+            rows = [images, images.roll(1, 0), self.model.decoder(features)]
+            for k in range(self.config.n_branches):
+                strengths = torch.zeros(images.shape[0], self.config.n_branches, device=self.device)
+                strengths[:, k] = 1
+                rows.append(self.model.decoder(self.model.interpolator(features, references, strengths)))
+        self.model.train()
+        return make_grid([row.float() for row in rows])
+
+
+def train(config: Config, data: Iterable, out_dir, steps: int | None = None, progress: bool = True,
+          feature_network: FeatureNetwork | None = None, preview: Any = None) -> Trainer:
+    """Build a Trainer and run the shared loop on `data` (batches of (images in [-1,1], +-1 attributes))."""
+    trainer = Trainer(config, feature_network=feature_network)
+    TrainingLoop(trainer, data, out_dir, preview=preview, progress=progress).run(steps)
+    return trainer
