@@ -7,8 +7,8 @@
     images     make_grid, save_png
     cli        `python -m ml train METHOD --preset starter --data synthetic|PATH --out runs/NAME`
 """
-from ml.training.data import BatchStream, InMemoryBatches, images_to_tensor, tensor_to_images
+from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor, tensor_to_images
 from ml.training.loop import TrainingLoop, TrainingTask, preserved_rng, seed_everything
 
-__all__ = ["BatchStream", "InMemoryBatches", "TrainingLoop", "TrainingTask", "images_to_tensor",
+__all__ = ["BatchStream", "ImageAttributeSet", "InMemoryBatches", "TrainingLoop", "TrainingTask", "images_to_tensor",
            "preserved_rng", "seed_everything", "tensor_to_images"]

@@ -12,7 +12,8 @@ depends on the global RNG, on how often it was restarted, or on what else the pr
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+import dataclasses
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +33,34 @@ def tensor_to_images(tensor: torch.Tensor) -> np.ndarray:
     """float N x 3 x H x W in [-1, 1] -> uint8 N x H x W x 3."""
     tensor = tensor.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     return tensor.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+@dataclasses.dataclass
+class ImageAttributeSet:
+    """Aligned images with CelebA-style labels, held in memory (what `ml train` loads)."""
+
+    images: np.ndarray  # uint8 N x H x W x 3
+    attributes: np.ndarray  # int8 N x A, +1 / -1
+    attribute_names: list[str]
+    fingerprint: str = ""
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def select(self, names: Sequence[str]) -> np.ndarray:
+        """The label columns of `names`, in that order."""
+        missing = [name for name in names if name not in self.attribute_names]
+        if missing:
+            raise KeyError(f"the data has no attribute(s) {', '.join(missing)}; it has "
+                           f"{', '.join(self.attribute_names)}")
+        return self.attributes[:, [self.attribute_names.index(name) for name in names]]
+
+    def split(self, held_out: int) -> tuple["ImageAttributeSet", "ImageAttributeSet"]:
+        """(training part, the last `held_out` items)."""
+        cut = len(self) - held_out
+        part = lambda rows, tag: ImageAttributeSet(self.images[rows], self.attributes[rows],
+                                                   list(self.attribute_names), f"{self.fingerprint}:{tag}")
+        return part(slice(0, cut), "train"), part(slice(cut, None), "held-out")
 
 
 class InMemoryBatches:

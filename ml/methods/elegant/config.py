@@ -1,0 +1,62 @@
+"""ELEGANT's hyperparameters. Defaults are the official code's (256 px, batch 16 per side,
+Adam 2e-4 / (0.5, 0.999) / weight decay 1e-5, StepLR 3000 x 0.97, loss weights 5 and 0.5);
+presets change only sizes and budgets."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+from ml.config import ConfigError, TrainingConfig
+
+_STARTER_ATTRIBUTES = ("Bangs", "Eyeglasses", "Mustache")
+
+
+@dataclasses.dataclass
+class Config(TrainingConfig):
+    method: ClassVar[str] = "elegant"
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "paper": {},
+        # CPU-trained here on the synthetic world: half-width networks, bf16 on AMX.
+        "starter": {"image_size": 128, "batch_size": 8, "attributes": _STARTER_ATTRIBUTES,
+                    "encoder_channels": (32, 64, 128, 256, 256), "discriminator_channels": (32, 64, 128, 256),
+                    "steps": 6000, "precision": "bf16", "channels_last": True, "lr_step": 1000,
+                    "log_every": 10, "sample_every": 250, "eval_every": 500, "checkpoint_every": 250},
+        # Unit tests: seconds on one thread.
+        "tiny": {"image_size": 32, "batch_size": 4, "attributes": ("Bangs", "Eyeglasses"),
+                 "encoder_channels": (8, 16, 16, 32, 32), "discriminator_channels": (8, 16, 16, 32),
+                 "steps": 8, "log_every": 1, "sample_every": 0, "eval_every": 0, "checkpoint_every": 2},
+    }
+
+    image_size: int = 256
+    batch_size: int = 16  # images per side (A and B): 2x this per update
+    steps: int = 200_000 * 2  # loop steps: one attribute per step, so 200k official steps x 2 attributes
+    attributes: tuple[str, ...] = ("Bangs", "Mustache")
+    # Encoder widths, stride 2 each: skips are the first four, the last is the latent.
+    encoder_channels: tuple[int, ...] = (64, 128, 256, 512, 512)
+    discriminator_channels: tuple[int, ...] = (64, 128, 256, 512)
+    residual_scale: float = 2.0  # decoder output is residual_scale * tanh
+    init_std: float = 0.02
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 1e-5
+    lr_step: int = 3000  # in official steps (one update per attribute each)
+    lr_gamma: float = 0.97
+    reconstruction_weight: float = 5.0
+    small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
+    # Batches drawn per update while collecting batch_size positives and negatives.
+    max_draws: int = 4
+    log_every: int = 100
+    sample_every: int = 2000
+    checkpoint_every: int = 2000
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        depth = len(self.encoder_channels)
+        if self.image_size % 2 ** depth:
+            raise ConfigError(f"image_size {self.image_size} must be a multiple of {2 ** depth}")
+        if len(self.attributes) < 1 or len(set(self.attributes)) != len(self.attributes):
+            raise ConfigError(f"attributes must be distinct and non-empty, got {self.attributes}")
+        if len(self.attributes) > self.encoder_channels[-1]:
+            raise ConfigError("more attributes than latent channels")
+        if (self.image_size // 2) // 2 ** len(self.discriminator_channels) < 1:
+            raise ConfigError(f"image_size {self.image_size} is too small for the half-scale discriminator")

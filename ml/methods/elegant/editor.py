@@ -1,0 +1,132 @@
+"""ELEGANT's editor: a photo's latent blocks moved toward exemplars' blocks.
+
+Controls, per attribute (e.g. "Bangs"):
+    Bangs_exemplar  id of an exemplar photo whose bangs to take, or null for no change
+    Bangs_strength  how far the block moves toward the exemplar's: 0 = unchanged, 1 = the
+                    paper's swap, >1 extrapolates (the official --linear mode, as a slider)
+
+The latent keeps the image and the skips, so a slider move costs one decode.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ml import checkpoints
+from ml.controls import ControlsError, exemplar, object_schema, slider
+from ml.methods.base import Editor, Latent
+from ml.methods.elegant.config import Config
+from ml.methods.elegant.networks import Generator, build_generator
+from ml.training.data import images_to_tensor, tensor_to_images
+
+MAX_STRENGTH = 1.5
+
+
+class ElegantEditor(Editor):
+    method = "elegant"
+    alignment = "celeba"
+
+    def __init__(self, generator: Generator, config: Config, manifest: Mapping[str, Any] | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(config.image_size, manifest)
+        self.config = config
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval().requires_grad_(False)
+
+    @classmethod
+    def from_checkpoint(cls, directory: str | Path, device: str | torch.device = "cpu") -> "ElegantEditor":
+        checkpoint = checkpoints.load_checkpoint(directory, device=device)
+        if checkpoint.manifest.method != cls.method:
+            raise checkpoints.CheckpointError(f"{directory} is a {checkpoint.manifest.method!r} checkpoint, "
+                                              "not an ELEGANT one")
+        config = Config.from_dict(checkpoint.manifest.config)
+        generator = build_generator(config)
+        checkpoints.load_networks({"encoder": generator.encoder, "decoder": generator.decoder}, checkpoint.weights)
+        return cls(generator, config, checkpoint.manifest.to_dict(), device)
+
+    # schema -------------------------------------------------------------------------------------
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        return tuple(self.config.attributes)
+
+    def controls_schema(self) -> dict:
+        properties = {}
+        for name in self.attributes:
+            label = name.replace("_", " ")
+            properties[f"{name}_exemplar"] = exemplar(f"{label}: exemplar", attribute=name)
+            properties[f"{name}_strength"] = slider(f"{label}: strength", 0.0, MAX_STRENGTH, 1.0,
+                                                    attribute=name)
+        return object_schema(properties)
+
+    # encode / render ----------------------------------------------------------------------------
+
+    def _to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"expected an RGB uint8 H x W x 3 image, got {image.dtype} {image.shape}")
+        if image.shape[:2] != (self.image_size, self.image_size):
+            raise ValueError(f"expected a {self.image_size}x{self.image_size} aligned face, got "
+                             f"{image.shape[1]}x{image.shape[0]}")
+        return images_to_tensor(image).to(self.device)
+
+    @torch.no_grad()
+    def encode(self, image: np.ndarray) -> Latent:
+        pixels = self._to_tensor(image)
+        z, skips = self.generator.encode(pixels)
+        return {"image": pixels, "z": z, **{f"skip{i}": skip for i, skip in enumerate(skips)}}
+
+    def _skips(self, latent: Latent) -> list[torch.Tensor]:
+        return [latent[f"skip{i}"] for i in range(len(self.config.encoder_channels) - 1)]
+
+    @torch.no_grad()
+    def decode(self, latent: Latent, z_edited: torch.Tensor) -> np.ndarray:
+        image = self.generator.decode(latent["image"], z_edited, latent["z"], self._skips(latent))
+        return tensor_to_images(image)[0]
+
+    def edited_latent(self, latent: Latent, controls: Mapping[str, Any],
+                      references: Mapping[str, Latent] | None = None) -> torch.Tensor:
+        """z after applying every attribute's exemplar and strength."""
+        controls = self.validate(controls)
+        references = references or {}
+        z = latent["z"]
+        for index, name in enumerate(self.attributes):
+            exemplar_id = controls[f"{name}_exemplar"]
+            strength = float(controls[f"{name}_strength"])
+            if exemplar_id is None or strength == 0.0:
+                continue
+            if exemplar_id not in references:
+                raise ControlsError(f"control '{name}_exemplar' names exemplar {exemplar_id!r}, "
+                                    "but no encoded latent was given for it")
+            z = self.generator.split.blend(z, references[exemplar_id]["z"].to(z.device), index, strength)
+        return z
+
+    def render(self, latent: Latent, controls: Mapping[str, Any],
+               references: Mapping[str, Latent] | None = None) -> np.ndarray:
+        return self.decode(latent, self.edited_latent(latent, controls, references))
+
+    # the paper's figures ------------------------------------------------------------------------
+
+    def swap(self, latent_a: Latent, latent_b: Latent, attribute: str) -> tuple[np.ndarray, np.ndarray]:
+        """(A wearing B's attribute, B wearing A's): the official --swap mode."""
+        index = self.attributes.index(attribute)
+        z_c, z_d = self.generator.split.swap(latent_a["z"], latent_b["z"], index)
+        return self.decode(latent_a, z_c), self.decode(latent_b, z_d)
+
+    def interpolation_matrix(self, latent: Latent, reference_row: Latent, reference_column: Latent,
+                             attributes: Sequence[str], size: int = 4) -> np.ndarray:
+        """The paper's two-attribute matrix: cell (r, c) moves attributes[0]'s block r/(size-1) of
+        the way to reference_row's and attributes[1]'s block c/(size-1) to reference_column's.
+        Returns uint8 size x size x H x W x 3 (cell (0, 0) is the input's reconstruction)."""
+        first, second = (self.attributes.index(name) for name in attributes)
+        split, z = self.generator.split, latent["z"]
+        steps = np.linspace(0.0, 1.0, size)
+        rows = []
+        for a in steps:
+            z_row = split.blend(z, reference_row["z"], first, float(a))
+            rows.append([self.decode(latent, split.blend(z_row, reference_column["z"], second, float(b)))
+                         for b in steps])
+        return np.stack([np.stack(row) for row in rows])

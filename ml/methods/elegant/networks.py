@@ -1,0 +1,118 @@
+"""ELEGANT's networks (Xiao et al., ECCV 2018), after the official code's architecture.
+
+    Encoder        5 stride-2 conv blocks (conv 3x3 -> ChannelL2Norm -> LeakyReLU 0.2); the first
+                   four outputs are U-Net skips, the last is the latent z (C x H/32 x W/32).
+    LatentSplit    attribute i owns channels [rint(C/n * i), rint(C/n * (i+1))) of z, all pixels.
+    Decoder        input [z_edited, z_original] (2C channels); 4 transposed-conv blocks
+                   (-> ChannelL2Norm -> ReLU, + skip), then a transposed conv to 3 channels and
+                   2 * tanh: a residual image added to the input and clamped to [-1, 1].
+    Discriminators D1 on the full image, D2 on the image average-pooled to half size; both see
+                   the attribute labels (0/1) as constant planes (ml.nets).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.nets import ConvBlock, LabelConditionedDiscriminator, ScaledTanh, init_normal_
+
+
+class Encoder(nn.Module):
+    def __init__(self, channels: Sequence[int] = (64, 128, 256, 512, 512), in_channels: int = 3):
+        super().__init__()
+        widths = [in_channels, *channels]
+        self.stages = nn.ModuleList(
+            ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm="l2", act="lrelu")
+            for i in range(len(channels)))
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Return (z, skips), skips from the largest (first stage) to the smallest."""
+        skips = []
+        x = image
+        for stage in self.stages:
+            x = stage(x)
+            skips.append(x)
+        return skips.pop(), skips
+
+
+class Decoder(nn.Module):
+    def __init__(self, channels: Sequence[int] = (64, 128, 256, 512, 512), out_channels: int = 3,
+                 residual_scale: float = 2.0):
+        super().__init__()
+        # Mirror of the encoder: 2C -> channels[-2] -> ... -> channels[0] -> RGB.
+        widths = [2 * channels[-1], *reversed(channels[:-1])]
+        self.stages = nn.ModuleList(
+            ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm="l2", act="relu", transposed=True)
+            for i in range(len(widths) - 1))
+        self.to_residual = ConvBlock(widths[-1], out_channels, 3, stride=2, padding=1, transposed=True)
+        self.squash = ScaledTanh(residual_scale)
+
+    def forward(self, z_edited: torch.Tensor, z_original: torch.Tensor,
+                skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """The residual image for `z_edited`, decoded with the skips of the original image."""
+        x = torch.cat([z_edited, z_original], dim=1)
+        for index, stage in enumerate(self.stages):
+            x = stage(x)
+            if skips is not None:
+                x = x + skips[-index - 1]  # out of place: the official in-place add breaks autograd
+        return self.squash(self.to_residual(x))
+
+
+class LatentSplit:
+    """Which latent channels belong to which attribute, and the block swap that ELEGANT trains."""
+
+    def __init__(self, channels: int, n_attributes: int):
+        per = channels / n_attributes
+        bounds = [int(np.rint(per * i)) for i in range(n_attributes + 1)]
+        self.slices = [slice(bounds[i], bounds[i + 1]) for i in range(n_attributes)]
+
+    def __len__(self) -> int:
+        return len(self.slices)
+
+    def swap(self, z_a: torch.Tensor, z_b: torch.Tensor, attribute: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z_a with attribute block from z_b, z_b with attribute block from z_a)."""
+        block = self.slices[attribute]
+        z_c, z_d = z_a.clone(), z_b.clone()
+        z_c[:, block] = z_b[:, block]
+        z_d[:, block] = z_a[:, block]
+        return z_c, z_d
+
+    def blend(self, z: torch.Tensor, reference: torch.Tensor, attribute: int, strength: float) -> torch.Tensor:
+        """z with attribute's block moved `strength` of the way to reference's (1 = swap)."""
+        block = self.slices[attribute]
+        out = z.clone()
+        out[:, block] = z[:, block] + strength * (reference[:, block] - z[:, block])
+        return out
+
+
+class Generator(nn.Module):
+    """Encoder + decoder, with the residual addition that makes the output image."""
+
+    def __init__(self, encoder_channels: Sequence[int], n_attributes: int, residual_scale: float = 2.0):
+        super().__init__()
+        self.encoder = Encoder(encoder_channels)
+        self.decoder = Decoder(encoder_channels, residual_scale=residual_scale)
+        self.split = LatentSplit(encoder_channels[-1], n_attributes)
+
+    def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        return self.encoder(image)
+
+    def decode(self, image: torch.Tensor, z_edited: torch.Tensor, z_original: torch.Tensor,
+               skips: Sequence[torch.Tensor]) -> torch.Tensor:
+        residual = self.decoder(z_edited, z_original, skips)
+        return (image.float() + residual.float()).clamp(-1.0, 1.0)
+
+
+def build_generator(config) -> Generator:
+    generator = Generator(config.encoder_channels, len(config.attributes), config.residual_scale)
+    return init_normal_(generator, config.init_std)
+
+
+def build_discriminators(config) -> tuple[LabelConditionedDiscriminator, LabelConditionedDiscriminator]:
+    n = len(config.attributes)
+    full = LabelConditionedDiscriminator(config.image_size, n, config.discriminator_channels)
+    half = LabelConditionedDiscriminator(config.image_size // 2, n, config.discriminator_channels)
+    return init_normal_(full, config.init_std), init_normal_(half, config.init_std)

@@ -1,0 +1,193 @@
+"""ELEGANT's trainer on the shared loop: one attribute per loop step, in turn.
+
+An update for attribute i (the official `train` loop body):
+  1. A = images that have attribute i, B = images that lack it (batch_size each);
+  2. encode both, swap block i: C = A without it (block from B), D = B with it (block from A);
+  3. decode residuals, add them to the inputs: A', B' (reconstructions), C, D (swapped);
+  4. update D1 + D2 on real (A, y_A), (B, y_B) and detached fakes (C, y_C), (D, y_D), where y_C
+     is y_A with label i taken from y_B (and y_D the other way round);
+  5. update encoder + decoder against the just-updated critics.
+The official code does all attributes in one "step"; here a loop step is one attribute, so the
+StepLR schedule advances once every len(attributes) loop steps.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ml.methods.elegant import losses
+from ml.methods.elegant.config import Config
+from ml.methods.elegant.networks import build_discriminators, build_generator
+from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches
+from ml.training.images import make_grid
+from ml.training.loop import TrainingTask, seed_everything
+from ml.training.precision import autocast, prepare_input, prepare_network
+
+
+def labels_to_01(attributes: torch.Tensor) -> torch.Tensor:
+    """CelebA's -1/+1 labels -> the 0/1 labels the critics are conditioned on."""
+    return (attributes.float() + 1.0) / 2.0
+
+
+class ElegantTrainer(TrainingTask):
+    method = "elegant"
+
+    def __init__(self, config: Config, device: str | torch.device = "cpu"):
+        super().__init__(config, device)
+        seed_everything(config.seed)
+        self.generator = prepare_network(build_generator(config), config.channels_last, device)
+        self.critic_full, self.critic_half = (prepare_network(d, config.channels_last, device)
+                                              for d in build_discriminators(config))
+        adam = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+        self.optimizer_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        self.optimizer_d = torch.optim.Adam([*self.critic_full.parameters(), *self.critic_half.parameters()], **adam)
+        n = len(config.attributes)
+        # StepLR counted in loop steps: step_size official steps x n attributes.
+        self.scheduler_g = torch.optim.lr_scheduler.StepLR(self.optimizer_g, config.lr_step * n, config.lr_gamma)
+        self.scheduler_d = torch.optim.lr_scheduler.StepLR(self.optimizer_d, config.lr_step * n, config.lr_gamma)
+        self.eval_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # contract with the loop ---------------------------------------------------------------------
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"encoder": self.generator.encoder, "decoder": self.generator.decoder,
+                "d1": self.critic_full, "d2": self.critic_half}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
+
+    def schedulers(self) -> dict[str, Any]:
+        return {"generator": self.scheduler_g, "discriminator": self.scheduler_d}
+
+    def make_batches(self, dataset: ImageAttributeSet, seed: int | None = None) -> InMemoryBatches:
+        """Batches of this config's attribute columns, two sides' worth per draw."""
+        attributes = dataset.select(self.config.attributes)
+        return InMemoryBatches(dataset.images, attributes, 2 * self.config.batch_size,
+                               seed=self.config.seed if seed is None else seed)
+
+    # one update -----------------------------------------------------------------------------------
+
+    def draw_pair(self, batches: BatchStream, attribute: int):
+        """Up to batch_size images with and without `attribute`, from as few draws as it takes."""
+        want = self.config.batch_size
+        positives, negatives = [], []
+        have_pos = have_neg = 0
+        for _ in range(self.config.max_draws):
+            images, labels = batches.next()
+            has = labels[:, attribute] > 0
+            positives.append((images[has], labels[has]))
+            negatives.append((images[~has], labels[~has]))
+            have_pos += int(has.sum())
+            have_neg += int((~has).sum())
+            if have_pos >= want and have_neg >= want:
+                break
+        if have_pos == 0 or have_neg == 0:
+            return None
+        count = min(want, have_pos, have_neg)  # equal sides, as the official batches are
+        a = [torch.cat([x for x, _ in positives])[:count], torch.cat([y for _, y in positives])[:count]]
+        b = [torch.cat([x for x, _ in negatives])[:count], torch.cat([y for _, y in negatives])[:count]]
+        return a, b
+
+    def forward(self, image_a, image_b, attribute: int):
+        """Encode, swap block `attribute`, decode: (A', B', C, D)."""
+        generator = self.generator
+        z_a, skips_a = generator.encode(image_a)
+        z_b, skips_b = generator.encode(image_b)
+        z_c, z_d = generator.split.swap(z_a, z_b, attribute)
+        rec_a = generator.decode(image_a, z_a, z_a, skips_a)
+        rec_b = generator.decode(image_b, z_b, z_b, skips_b)
+        swap_c = generator.decode(image_a, z_c, z_a, skips_a)
+        swap_d = generator.decode(image_b, z_d, z_b, skips_b)
+        return rec_a, rec_b, swap_c, swap_d
+
+    def _critics(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]):
+        full = [self.critic_full(image, label) for image, label in pairs]
+        half = [self.critic_half(image, label) for image, label in pairs]
+        return full, half
+
+    def train_step(self, batches: BatchStream, step: int) -> Mapping[str, float]:
+        config = self.config
+        attribute = step % len(config.attributes)
+        pair = self.draw_pair(batches, attribute)
+        if pair is None:  # this attribute never varied within max_draws batches; try the next step
+            self._advance_schedule(step)
+            return {}
+        (image_a, label_a), (image_b, label_b) = pair
+        image_a = prepare_input(image_a, config.channels_last, self.device)
+        image_b = prepare_input(image_b, config.channels_last, self.device)
+        y_a, y_b = labels_to_01(label_a).to(self.device), labels_to_01(label_b).to(self.device)
+        y_c, y_d = y_a.clone(), y_b.clone()
+        y_c[:, attribute], y_d[:, attribute] = y_b[:, attribute], y_a[:, attribute]
+
+        with autocast(config.precision, self.device):
+            rec_a, rec_b, swap_c, swap_d = self.forward(image_a, image_b, attribute)
+
+        # Critics: real pairs vs the detached swaps.
+        self._critics_trainable(True)
+        with autocast(config.precision, self.device):
+            real_full, real_half = self._critics([(image_a, y_a), (image_b, y_b)])
+            fake_full, fake_half = self._critics([(swap_c.detach(), y_c), (swap_d.detach(), y_d)])
+        loss_d1 = losses.critic_loss(real_full, fake_full)
+        loss_d2 = losses.critic_loss(real_half, fake_half)
+        loss_d = losses.discriminator_loss(loss_d1, loss_d2, config.small_scale_weight)
+        self.optimizer_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.optimizer_d.step()
+
+        # Generator against the updated critics.
+        self._critics_trainable(False)
+        with autocast(config.precision, self.device):
+            gen_full, gen_half = self._critics([(swap_c, y_c), (swap_d, y_d)])
+        loss_rec = losses.reconstruction_loss([rec_a, rec_b], [image_a, image_b])
+        adv_full = losses.generator_adversarial_loss(gen_full)
+        adv_half = losses.generator_adversarial_loss(gen_half)
+        loss_g = losses.generator_loss(loss_rec, adv_full, adv_half, config.reconstruction_weight,
+                                       config.small_scale_weight)
+        self.optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.optimizer_g.step()
+        self._critics_trainable(True)
+        self._advance_schedule(step)
+
+        name = config.attributes[attribute]
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "reconstruction": loss_rec.detach(),
+                "adversarial": (adv_full + config.small_scale_weight * adv_half).detach(),
+                f"loss_d/{name}": loss_d.detach()}
+
+    def _advance_schedule(self, step: int) -> None:
+        self.scheduler_g.step()
+        self.scheduler_d.step()
+
+    def _critics_trainable(self, trainable: bool) -> None:
+        for critic in (self.critic_full, self.critic_half):
+            critic.requires_grad_(trainable)
+
+    # samples and evaluation -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def sample(self, preview: Any, step: int) -> np.ndarray:
+        """Rows: inputs, reconstructions, then per attribute the inputs with that block taken
+        from the next image in the batch (a swap with a rolled partner)."""
+        images, _ = preview
+        images = prepare_input(images, self.config.channels_last, self.device)
+        with autocast(self.config.precision, self.device):
+            z, skips = self.generator.encode(images)
+            rows = [images, self.generator.decode(images, z, z, skips)]
+            partner = z.roll(1, dims=0)
+            for attribute in range(len(self.config.attributes)):
+                z_edit = self.generator.split.blend(z, partner, attribute, 1.0)
+                rows.append(self.generator.decode(images, z_edit, z, skips))
+        return make_grid([row.float() for row in rows])
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Reconstruction L1 (in [0, 1] pixel units) on the held-out batch, if one was given."""
+        if self.eval_batch is None:
+            return {}
+        images = prepare_input(self.eval_batch[0], self.config.channels_last, self.device)
+        with autocast(self.config.precision, self.device):
+            z, skips = self.generator.encode(images)
+            reconstruction = self.generator.decode(images, z, z, skips)
+        return {"reconstruction_l1": float((reconstruction.float() - images).abs().mean() / 2)}
