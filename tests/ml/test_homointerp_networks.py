@@ -1,0 +1,107 @@
+"""HomoInterpGAN networks: shapes at every preset size, the interpolator's formula, configs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ml.config import ConfigError
+from ml.methods.homointerp.config import OFFICIAL_GROUPS, REPORT_GROUPS, Config, parse_attr_spec, parse_group
+from ml.methods.homointerp.networks import (FeatureDiscriminator, FeatureNetwork, HomoInterpGAN, Interpolator,
+                                            build_feature_network, critic_downsamplings)
+from ml.runtime import configure_torch
+
+configure_torch(1)
+
+
+@pytest.mark.parametrize("image_size", [64, 128, 256])
+def test_feature_discriminator_runs_at_every_preset_size(image_size):
+    config = Config.preset("tiny", image_size=image_size)
+    groups = [len(parse_group(group)) for group in config.groups]
+    critic = FeatureDiscriminator(config.latent_channels, config.latent_size, groups, config.critic_width)
+    features = torch.randn(3, config.latent_channels, config.latent_size, config.latent_size, requires_grad=True)
+    scores, logits = critic(features)
+    assert scores.shape == (3, config.critic_width)
+    assert [tuple(l.shape) for l in logits] == [(3, n) for n in groups]
+    # the gradient penalty needs a double backward through it
+    (gradient,) = torch.autograd.grad(scores.sum(), features, create_graph=True)
+    gradient.norm().backward()
+
+
+def test_discriminator_keeps_the_official_shape_at_8x8():
+    assert critic_downsamplings(8) == 2  # 8 -> 4 -> 2, then the 2x2 valid conv, as officially
+    assert critic_downsamplings(4) == 1 and critic_downsamplings(16) == 3
+
+
+def test_paper_sizes_match_the_official_parameter_counts():
+    config = Config.preset("paper")
+    model = HomoInterpGAN(config)
+    count = lambda module: sum(p.numel() for p in module.parameters())
+    assert count(model.encoder) == 12_944_960
+    assert count(model.interpolator) == 42_476_544  # 6 branches
+    assert count(model.decoder) == 6_201_603
+    critic = FeatureDiscriminator(512, 8, [2, 5, 4, 3, 1], 256)
+    assert count(critic) == 2_562_575
+
+
+def _interpolator():
+    torch.manual_seed(0)
+    return Interpolator(n_branches=3, channels=8, hidden=8).eval()
+
+
+def test_strength_zero_returns_the_source_exactly():
+    interpolator = _interpolator()
+    source, reference = torch.randn(2, 8, 4, 4), torch.randn(2, 8, 4, 4)
+    with torch.no_grad():
+        out = interpolator(source, reference, torch.zeros(2, 3))
+    assert torch.equal(out, source)
+
+
+def test_strength_moves_features_monotonically_and_branches_add_up():
+    interpolator = _interpolator()
+    source, reference = torch.randn(1, 8, 4, 4), torch.randn(1, 8, 4, 4)
+    with torch.no_grad():
+        distances = []
+        for strength in (0.0, 0.25, 0.5, 1.0, 1.5, 2.0):
+            out = interpolator(source, reference, torch.tensor([[strength, 0.0, 0.0]]))
+            distances.append((out - source).norm().item())
+        assert all(a < b for a, b in zip(distances, distances[1:]))
+        # F1 + sum_k v_k T_k(F2 - F1): the terms of two branches add
+        both = interpolator(source, reference, torch.tensor([[0.5, 0.7, 0.0]]))
+        first = interpolator(source, reference, torch.tensor([[0.5, 0.0, 0.0]]))
+        second = interpolator(source, reference, torch.tensor([[0.0, 0.7, 0.0]]))
+        assert torch.allclose(both - source, (first - source) + (second - source), atol=1e-5)
+
+
+def test_per_branch_references():
+    interpolator = _interpolator()
+    source = torch.randn(1, 8, 4, 4)
+    shared = torch.randn(1, 8, 4, 4)
+    with torch.no_grad():
+        a = interpolator(source, shared, torch.tensor([[1.0, 0.5, 0.0]]))
+        b = interpolator(source, torch.stack([shared] * 3, dim=1), torch.tensor([[1.0, 0.5, 0.0]]))
+    assert torch.allclose(a, b)
+
+
+def test_feature_network_interface():
+    network = build_feature_network("random")
+    assert isinstance(network, FeatureNetwork)
+    assert not any(p.requires_grad for p in network.parameters())
+    features = network(torch.rand(1, 3, 64, 64) * 2 - 1)
+    assert isinstance(features, list) and len(features) >= 2
+    assert features[-1].shape[-1] == 64 // 16
+    with pytest.raises(ValueError):
+        build_feature_network("imagenet-please")
+
+
+def test_groups_official_default_and_report_preset():
+    config = Config.preset("paper")
+    assert config.groups == OFFICIAL_GROUPS and config.n_branches == 6
+    report = Config.preset("report")
+    assert report.groups == REPORT_GROUPS and report.n_branches == 10
+    assert Config.from_dict(report.to_dict()) == report
+    assert parse_attr_spec("Male@#No_Beard,Smiling") == ("Male@#No_Beard", "Smiling")
+    assert parse_group("Male@#No_Beard") == [("Male", False), ("No_Beard", True)]
+    with pytest.raises(ConfigError):
+        Config.preset("tiny", groups=("Smiling", "Has_Wings"), group_names=("a", "b"))
+    with pytest.raises(ConfigError):
+        Config.preset("tiny", image_size=24)
