@@ -1,0 +1,156 @@
+"""HomoInterpGAN training and editing on the tiny preset (no renderer: random tensors)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ml import checkpoints
+from ml.controls import ControlsError
+from ml.methods.homointerp import METHOD
+from ml.methods.homointerp.config import Config
+from ml.methods.homointerp.editor import HomoInterpEditor, editor_from_trainer
+from ml.methods.homointerp.training import Trainer
+from ml.runtime import configure_torch
+from ml.training.data import BatchStream, InMemoryBatches
+from ml.training.loop import TrainingLoop
+
+configure_torch(1)
+
+
+def tiny_data(n=16, size=64, seed=0):
+    """Smooth random 'faces' (so a small decoder can make progress) with +-1 CelebA labels."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, 4, 4, generator=generator) * 2 - 1
+    images = torch.nn.functional.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
+    attributes = torch.where(torch.rand(n, 40, generator=generator) > 0.5, 1.0, -1.0)
+    return images, attributes
+
+
+def test_tiny_preset_trains_with_finite_falling_losses():
+    config = Config.preset("tiny", lr=1e-3)
+    trainer = Trainer(config)
+    images, attributes = tiny_data(n=config.batch_size)
+    stream = BatchStream([(images, attributes)])  # one fixed batch, so the losses are comparable
+    history = [trainer.train_step(stream, step) for step in range(16)]
+    for record in history:
+        assert all(math.isfinite(value) for value in record.values()), record
+    assert {"dec_mse", "critic", "critic_gp", "critic_cls", "kg_transform", "enc_adv", "enc_cls",
+            "enc_interp_all", "enc_kg"} <= set(history[-1])
+    early = lambda key: np.mean([r[key] for r in history[:3]])
+    late = lambda key: np.mean([r[key] for r in history[-3:]])
+    assert late("dec_mse") < early("dec_mse")
+    assert late("dec_perceptual") < early("dec_perceptual")
+    assert late("kg_transform") < early("kg_transform")
+
+
+def test_bf16_channels_last_step_is_finite():
+    config = Config.preset("tiny", precision="bf16", channels_last=True)
+    trainer = Trainer(config)
+    stream = BatchStream(InMemoryBatches(*tiny_data(), batch_size=config.batch_size))
+    for step in range(2):
+        record = trainer.train_step(stream, step)
+        assert all(math.isfinite(value) for value in record.values()), record
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+def _weights(trainer):
+    return {f"{name}.{key}": value.clone() for name, network in trainer.networks().items()
+            for key, value in network.state_dict().items()}
+
+
+def test_resume_is_bit_identical(tmp_path):
+    config = Config.preset("tiny", checkpoint_every=2, log_every=1)
+    images, attributes = tiny_data()
+
+    def run(out_dir, steps):
+        trainer = Trainer(config)
+        data = InMemoryBatches(images, attributes, batch_size=config.batch_size, seed=3)
+        TrainingLoop(trainer, data, out_dir, progress=False).run(steps)
+        return trainer
+
+    straight = run(tmp_path / "straight", 4)
+    run(tmp_path / "resumed", 2)
+    resumed = run(tmp_path / "resumed", 4)
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert (tmp_path / "resumed" / "losses.jsonl").read_text() .count("\n") == 4
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained a few steps through the shared loop, and its checkpoint."""
+    out_dir = tmp_path_factory.mktemp("homointerp")
+    config = Config.preset("tiny", checkpoint_every=4)
+    trainer = Trainer(config)
+    images, attributes = tiny_data()
+    TrainingLoop(trainer, InMemoryBatches(images, attributes, config.batch_size), out_dir, progress=False).run(4)
+    return trainer, checkpoints.latest_checkpoint(out_dir), images
+
+
+def _uint8(image_tensor):
+    return ((image_tensor.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+
+
+def test_editor_strength_zero_reproduces_the_reconstruction(trained):
+    trainer, checkpoint, images = trained
+    editor = METHOD.load_editor(checkpoint)
+    assert isinstance(editor, HomoInterpEditor) and editor.image_size == 64
+    photo = _uint8(images[0])
+    latent = editor.encode(photo)
+    assert set(latent) == {"features"} and latent["features"].shape == (1, 16, 4, 4)
+    reconstruction = editor.render(latent, {})
+    assert reconstruction.shape == (64, 64, 3) and reconstruction.dtype == np.uint8
+    zeros = {name: 0.0 for name in editor.config.branch_names}
+    assert np.array_equal(editor.render(latent, zeros), reconstruction)
+    with torch.no_grad():
+        decoded = editor.model.decoder(editor.model.encoder(torch.from_numpy(photo).permute(2, 0, 1)[None]
+                                                            .float() / 127.5 - 1))
+    expected = ((decoded[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(reconstruction, expected)
+
+
+def test_editor_strength_moves_features_monotonically(trained):
+    _, checkpoint, images = trained
+    editor = HomoInterpEditor.from_checkpoint(checkpoint)
+    latent = editor.encode(_uint8(images[0]))
+    exemplar = editor.encode(_uint8(images[1]))
+    distances = []
+    for strength in (0.0, 0.5, 1.0, 1.5, 2.0):
+        controls = {"expression": strength, "expression_reference": "ref"}
+        features = editor.render_features(latent, controls, {"ref": exemplar})
+        distances.append((features - latent["features"]).norm().item())
+    assert distances[0] == 0 and all(a < b for a, b in zip(distances, distances[1:]))
+    # with no exemplar the group's mean reference (kept in the checkpoint) is the target
+    toward_smile = editor.render_features(latent, {"expression": 1.0, "expression_target": "Smiling"})
+    away = editor.render_features(latent, {"expression": 1.0, "expression_target": "not Smiling"})
+    assert not torch.equal(toward_smile, away)
+    assert editor.render(latent, {"residual": 1.0}).shape == (64, 64, 3)  # toward the average face
+
+
+def test_controls_outside_the_schema_are_refused(trained):
+    trainer, _, images = trained
+    editor = editor_from_trainer(trainer)
+    schema = editor.controls_schema()
+    assert schema["properties"]["expression"]["maximum"] == 2.0
+    assert schema["properties"]["expression"]["attributes"] == ["Mouth_Slightly_Open", "Smiling"]
+    assert editor.branch_of("Smiling") == "expression" and editor.branch_of("Bangs") == "hair_style"
+    latent = editor.encode(_uint8(images[0]))
+    for bad, message in (({"expression": 2.5}, "above its maximum"), ({"expression": -0.1}, "below its minimum"),
+                         ({"wings": 1.0}, "unknown control"), ({"expression": "lots"}, "must be number"),
+                         ({"expression_target": "Wings"}, "must be one of"),
+                         ({"age": 1.0, "age_reference": "missing"}, "not supplied")):
+        with pytest.raises(ControlsError, match=message):
+            editor.render(latent, bad, {})
+
+
+def test_editor_needs_a_reference_when_the_model_has_no_means(trained):
+    trainer, _, images = trained
+    editor = HomoInterpEditor(trainer.model.__class__(trainer.config), trainer.config)
+    latent = editor.encode(_uint8(images[0]))
+    with pytest.raises(ControlsError, match="needs a reference image"):
+        editor.render(latent, {"age": 1.0})
