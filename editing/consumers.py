@@ -8,7 +8,7 @@ from django.conf import settings
 from editing import engine, tasks
 from editing.groups import user_group
 
-CLOSE_UNAUTHENTICATED = 4401
+CLOSE_UNAUTHENTICATED = 4401  # closing before accept() refuses the handshake with 403
 MAX_STRENGTH = 2.0
 
 

@@ -60,7 +60,7 @@ def test_card(size: int = 128) -> np.ndarray:
     card[head] = [0.86, 0.68, 0.56]
     for eye_x in (-0.25, 0.25):
         card[((x - eye_x) / 0.11) ** 2 + ((y + 0.15) / 0.06) ** 2 < 1] = [0.15, 0.12, 0.1]
-    card[(np.abs(x) < 0.22) & (np.abs(y - 0.38 - 0.6 * x**2) < 0.035)] = [0.6, 0.2, 0.25]
+    card[(np.abs(x) < 0.22) & (np.abs(y - 0.42 + 0.6 * x**2) < 0.035)] = [0.6, 0.2, 0.25]
     return (card.clip(0, 1) * 255).astype(np.uint8)
 
 

@@ -1,0 +1,38 @@
+"""`python -m webapp.serve`: migrate, then serve HTTP, WebSockets and the Gradio admin with uvicorn.
+
+With no environment variables this is the embedded default (SQLite, in-memory channel layer,
+in-process rendering); DATABASE_URL and REDIS_URL switch to the full stack.
+"""
+import argparse
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="Run the FaceLab web app")
+    parser.add_argument("--host", default=os.environ.get("FACELAB_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("FACELAB_PORT", 8000)))
+    parser.add_argument("--no-migrate", action="store_true", help="skip applying database migrations")
+    args = parser.parse_args(argv)
+
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    if not args.no_migrate:
+        call_command("migrate", interactive=False, verbosity=0)
+
+    import uvicorn
+
+    database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    print(f"FaceLab is running at http://{args.host}:{args.port}/  "
+          f"(database: {database}, previews: {settings.FACELAB_RENDER_MODE})", flush=True)
+    uvicorn.run("webapp.asgi:application", host=args.host, port=args.port, lifespan="on",
+                log_level=os.environ.get("FACELAB_LOG_LEVEL", "info").lower())
+
+
+if __name__ == "__main__":
+    main()
