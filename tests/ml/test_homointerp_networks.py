@@ -105,3 +105,31 @@ def test_groups_official_default_and_report_preset():
         Config.preset("tiny", groups=("Smiling", "Has_Wings"), group_names=("a", "b"))
     with pytest.raises(ConfigError):
         Config.preset("tiny", image_size=24)
+
+
+def test_imagenet_vgg19_from_the_torch_hub_cache_is_used(tmp_path, monkeypatch):
+    """A vgg19-dcbab3c7.pth in torch.hub's cache is loaded (weights_only) and matches torchvision."""
+    from torchvision.models import vgg as torchvision_vgg
+
+    torch.manual_seed(0)
+    reference = torchvision_vgg.make_layers(torchvision_vgg.cfgs["E"]).eval()  # vgg19.features
+    state = {f"features.{key}": value for key, value in reference.state_dict().items()}
+    (tmp_path / "checkpoints").mkdir()
+    torch.save(state, tmp_path / "checkpoints" / "vgg19-dcbab3c7.pth")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+
+    network = build_feature_network("auto")
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    normalised = ((image + 1) / 2 - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) \
+        / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        relu3_1 = reference[:12](normalised)
+        relu5_1 = reference[:30](normalised)
+        ours = network(image)
+    assert torch.allclose(ours[0], relu3_1, atol=1e-5) and torch.allclose(ours[-1], relu5_1, atol=1e-5)
+
+
+def test_vgg19_requested_but_absent_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="vgg19"):
+        build_feature_network("vgg19")

@@ -244,6 +244,9 @@ class Trainer(TrainingTask):
         return make_grid([row.float() for row in rows])
 
 
+HomoInterpTrainer = Trainer
+
+
 def train(config: Config, data: Iterable, out_dir, steps: int | None = None, progress: bool = True,
           feature_network: FeatureNetwork | None = None, preview: Any = None) -> Trainer:
     """Build a Trainer and run the shared loop on `data` (batches of (images in [-1,1], +-1 attributes))."""
