@@ -11,9 +11,20 @@ from torch import nn
 from torch.nn import functional as F
 
 
+_IMAGENET_MEAN = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
+_IMAGENET_STD = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
+
+
+def to_imagenet_space(image):
+    """[-1, 1] -> ImageNet-normalised pixels, the space the official code takes its pixel MSE in."""
+    mean, std = _IMAGENET_MEAN.to(image.device), _IMAGENET_STD.to(image.device)
+    return ((image.float() + 1) / 2 - mean) / std
+
+
 def reconstruction_loss(decoded, image):
-    """Pixel MSE between G(E(x)) and x."""
-    return F.mse_loss(decoded.float(), image.float())
+    """Pixel MSE between G(E(x)) and x, in ImageNet-normalised space as officially (about 4.8x
+    the same MSE in [-1, 1], which sets its balance against the perceptual term)."""
+    return F.mse_loss(to_imagenet_space(decoded), to_imagenet_space(image))
 
 
 class PerceptualLoss(nn.Module):

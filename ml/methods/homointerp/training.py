@@ -53,7 +53,6 @@ class GroupLabels:
         columns = list(config.attribute_names)
         self.indices = [[columns.index(name) for name, _ in group] for group in config.group_labels()]
         self.negated = [torch.tensor([neg for _, neg in group]) for group in config.group_labels()]
-        self.reference_labels: list[str] = []  # filled by the trainer from the model's MeanReferences
 
     def targets(self, attributes: torch.Tensor) -> list[torch.Tensor]:
         result = []
