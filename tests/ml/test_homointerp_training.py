@@ -61,8 +61,10 @@ def _weights(trainer):
             for key, value in network.state_dict().items()}
 
 
-def test_resume_is_bit_identical(tmp_path):
-    config = Config.preset("tiny", checkpoint_every=2, log_every=1)
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_resume_is_bit_identical(tmp_path, precision):
+    config = Config.preset("tiny", checkpoint_every=2, log_every=1, precision=precision,
+                           channels_last=precision == "bf16")
     images, attributes = tiny_data()
 
     def run(out_dir, steps):
@@ -78,7 +80,7 @@ def test_resume_is_bit_identical(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert (tmp_path / "resumed" / "losses.jsonl").read_text() .count("\n") == 4
+    assert (tmp_path / "resumed" / "losses.jsonl").read_text().count("\n") == 4
 
 
 @pytest.fixture(scope="module")
