@@ -37,7 +37,7 @@ from torch import nn
 
 from ml import checkpoints
 from ml.config import TrainingConfig
-from ml.training.data import BatchStream
+from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches
 from ml.training.images import save_png
 
 
@@ -75,6 +75,15 @@ class TrainingTask(abc.ABC):
     def evaluate(self, step: int) -> dict[str, float]:
         """Evaluation metrics at this step ({} when the method has none)."""
         return {}
+
+    def make_batches(self, dataset: ImageAttributeSet, seed: int | None = None) -> Iterable:
+        """Training batches from an in-memory dataset (what `python -m ml train` loads).
+        Default: all label columns, config.batch_size per batch; methods override to pick columns."""
+        return InMemoryBatches(dataset.images, dataset.attributes, self.config.batch_size,
+                               seed=self.config.seed if seed is None else seed)
+
+    def use_held_out(self, dataset: ImageAttributeSet) -> None:
+        """Receive held-out data for `evaluate` (default: ignored)."""
 
     def state_dict(self) -> dict[str, Any]:
         """Extra state to checkpoint (tensors / numbers / strings / containers only)."""

@@ -20,7 +20,7 @@ import torch
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import build_discriminators, build_generator
-from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches
+from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
 from ml.training.loop import TrainingTask, seed_everything
 from ml.training.precision import autocast, prepare_input, prepare_network
@@ -66,6 +66,12 @@ class ElegantTrainer(TrainingTask):
         attributes = dataset.select(self.config.attributes)
         return InMemoryBatches(dataset.images, attributes, 2 * self.config.batch_size,
                                seed=self.config.seed if seed is None else seed)
+
+    def use_held_out(self, dataset: ImageAttributeSet) -> None:
+        """Keep up to 32 held-out images for the in-loop reconstruction metric."""
+        if len(dataset):
+            labels = torch.as_tensor(dataset.select(self.config.attributes)[:32])
+            self.eval_batch = (images_to_tensor(dataset.images[:32]), labels)
 
     # one update -----------------------------------------------------------------------------------
 
