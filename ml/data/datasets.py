@@ -176,11 +176,20 @@ def read_celeba_mapping(path: Path) -> dict[str, int]:
     return mapping
 
 
-def write_celeba_table(path: Path, names: Sequence[str], columns: Sequence[str], values: np.ndarray, integer_width: int = 2) -> None:
-    """Write a table in CelebA's own layout (count line, header line, right-aligned integers)."""
+def write_celeba_table(
+    path: Path, names: Sequence[str], columns: Sequence[str], values: np.ndarray, integer_width: int = 2, decimals: int | None = None
+) -> None:
+    """Write a table in CelebA's own layout: count line, header line, then ``file v1 v2 ...``.
+
+    Integers are right-aligned to ``integer_width`` (CelebA's "-1  1" spacing); ``decimals`` writes floats.
+    """
     lines = [str(len(names)), " ".join(columns) + " "]
     for name, row in zip(names, np.asarray(values)):
-        lines.append(name + " " + " ".join(f"{int(round(value)):>{integer_width}d}" for value in row))
+        if decimals is None:
+            cells = (f"{int(round(value)):>{integer_width}d}" for value in row)
+        else:
+            cells = (f"{value:.{decimals}f}" for value in row)
+        lines.append(name + " " + " ".join(cells))
     Path(path).write_text("\n".join(lines) + "\n")
 
 
