@@ -63,7 +63,10 @@ class DatasetFormatError(ValueError):
 def image_to_tensor(image: np.ndarray, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
     """uint8 [H, W, 3] -> float32 [3, H, W] in ``value_range``."""
     low, high = value_range
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    array = np.ascontiguousarray(image)
+    if not array.flags.writeable:  # PIL-backed arrays are read-only; torch wants to own writable memory
+        array = array.copy()
+    tensor = torch.from_numpy(array).permute(2, 0, 1).float()
     return tensor * ((high - low) / 255.0) + low
 
 
@@ -302,7 +305,11 @@ class CelebA(Dataset):
             return None
         names, _, values = read_celeba_table(path)
         by_name = dict(zip(names, values))
-        return np.stack([by_name.get(name, np.full(values.shape[1], np.nan)) for name in self.names]).astype(np.float32)
+        table = np.full((len(self.names), values.shape[1]), np.nan, dtype=np.float32)
+        for index, name in enumerate(self.names):
+            if name in by_name:
+                table[index] = by_name[name]
+        return table
 
     def image_path(self, index: int) -> Path:
         path = self.image_dir / self.names[index]
