@@ -89,7 +89,7 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max
         return Image.fromarray(_array_to_rgb(source))
     if isinstance(source, Image.Image):
         _check_pixel_count(source.size, max_pixels)
-        return to_rgb(ImageOps.exif_transpose(source))
+        return to_rgb(_upright(source))
     stream = _as_stream(source, max_bytes)
     try:
         image = Image.open(stream, formats=list(ALLOWED_FORMATS))
@@ -100,12 +100,19 @@ def open_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max
     _check_pixel_count(image.size, max_pixels)
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
     except Image.DecompressionBombError as error:
         raise ImageTooLarge(str(error)) from error
     except (OSError, SyntaxError, ValueError) as error:
         raise UnsupportedImage(f"the image data is corrupt or truncated ({error})") from error
-    return to_rgb(image)
+    return to_rgb(_upright(image))
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation; a photo whose EXIF block is malformed is kept as stored."""
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # Pillow raises several types on broken EXIF; the pixels are still good
+        return image
 
 
 def _as_stream(source, max_bytes: int | None) -> io.IOBase:
@@ -460,13 +467,9 @@ def _pad_for_crop(image: np.ndarray, matrix: np.ndarray, size: int) -> tuple[np.
     # how far outside the photo each pixel is, as a fraction of that side's padding (<= 0 inside)
     rows = np.arange(padded.shape[0], dtype=np.float32)[:, None]
     cols = np.arange(padded.shape[1], dtype=np.float32)[None, :]
-    outside = np.maximum.reduce(
-        [
-            (pad_left - cols) / max(pad_left, 1),
-            (cols - (pad_left + width - 1)) / max(pad_right, 1),
-            (pad_top - rows) / max(pad_top, 1),
-            (rows - (pad_top + height - 1)) / max(pad_bottom, 1),
-        ]
+    outside = np.maximum(
+        np.maximum((pad_left - cols) / max(pad_left, 1), (cols - (pad_left + width - 1)) / max(pad_right, 1)),
+        np.maximum((pad_top - rows) / max(pad_top, 1), (rows - (pad_top + height - 1)) / max(pad_bottom, 1)),
     )[:, :, None]
     face_scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2])))) * size
     blurred = np.asarray(
