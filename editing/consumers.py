@@ -1,14 +1,22 @@
 """WebSocket consumers. Signed-in users only; frames go to the asking connection, notices to groups."""
 from __future__ import annotations
 
+import asyncio
+import time
+
 from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from editing import engine, tasks
+from editing import engine, previews, services, tasks
+from editing.frames import unpack_frame
 from editing.groups import user_group
+from editing.models import Photo
 
-CLOSE_UNAUTHENTICATED = 4401  # closing before accept() refuses the handshake with 403
+# Closing before accept() refuses the handshake with HTTP 403.
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
 MAX_STRENGTH = 2.0
 
 
@@ -56,3 +64,145 @@ class PreviewConsumer(AsyncJsonWebsocketConsumer):
 
     async def group_message(self, event):
         await self.send_json({"type": "notice", **event["message"]})
+
+
+class EditorConsumer(AsyncJsonWebsocketConsumer):
+    """`/ws/edit/<photo>/`: live previews of one photo under recipe steps, latest wins.
+
+    Client -> server:
+        {"type": "encode", "steps": [...]}                       encode the photo for the first step's model
+        {"type": "preview", "seq": 12, "steps": [...], "final": false}
+    Server -> client: binary frames (editing.frames; header: seq, kind draft|final, timings),
+        {"type": "encoded"}, {"type": "error", "seq": 12, "error": "..."}.
+    """
+
+    max_messages_per_second = 120
+
+    async def connect(self):
+        user = self.scope.get("user")
+        photo_id = self.scope["url_route"]["kwargs"]["photo"]
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await database_sync_to_async(self._can_edit)(user, photo_id):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user, self.photo_id = user, photo_id
+        self.pending = None  # in-process mode: the newest request not yet rendered
+        self.render_task = None
+        self.stale_dropped = 0
+        self.last_sent_seq = 0
+        self.window = [time.monotonic(), 0]
+        self.redis = None
+        if settings.FACELAB_RENDER_MODE == "celery":
+            import redis.asyncio
+
+            self.redis = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        await self.accept()
+        await self.send_json({"type": "hello", "render_mode": settings.FACELAB_RENDER_MODE, "photo": photo_id})
+
+    @staticmethod
+    def _can_edit(user, photo_id) -> bool:
+        return Photo.visible_to(user).filter(public_id=photo_id, status=Photo.Status.READY).exists()
+
+    async def disconnect(self, code):
+        if getattr(self, "render_task", None):
+            self.render_task.cancel()
+        if getattr(self, "redis", None):
+            await self.redis.aclose()
+
+    def _over_rate(self) -> bool:
+        now = time.monotonic()
+        if now - self.window[0] >= 1:
+            self.window = [now, 0]
+        self.window[1] += 1
+        return self.window[1] > self.max_messages_per_second
+
+    async def receive_json(self, content, **kwargs):
+        if self._over_rate():
+            return  # a client that floods gets nothing more this second; latest wins makes this lossless
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind not in ("preview", "encode"):
+            await self.send_json({"type": "error", "error": "unknown message type"})
+            return
+        seq = content.get("seq", 0)
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            await self.send_json({"type": "error", "error": "seq must be a non-negative integer"})
+            return
+        try:
+            steps = await database_sync_to_async(services.validate_steps)(content.get("steps"), self.user)
+        except services.InvalidRecipe as error:
+            await self.send_json({"type": "error", "seq": seq, "error": str(error)})
+            return
+        if kind == "encode":
+            await self._encode(steps[0]["model_version"])
+            return
+        request = {"seq": seq, "photo": self.photo_id, "steps": steps, "final": bool(content.get("final")),
+                   "received": time.time()}
+        if self.redis is not None:
+            await self._submit_to_workers(request)
+        else:
+            self._submit_in_process(request)
+
+    # -- Celery mode ------------------------------------------------------------------------
+    async def _submit_to_workers(self, request):
+        if await previews.submit(self.redis, self.channel_name, request):
+            await sync_to_async(tasks.preview_render.apply_async)(
+                (self.channel_name,), expires=settings.FACELAB_PREVIEW_EXPIRES)
+            asyncio.get_running_loop().call_later(previews.stall_seconds(), self._check_stalled, request["seq"])
+
+    def _check_stalled(self, seq):
+        if self.last_sent_seq < seq:
+            asyncio.ensure_future(self._report_stall(seq))
+
+    async def _report_stall(self, seq):
+        await previews.release(self.redis, self.channel_name)
+        await self.send_json({"type": "error", "seq": seq, "error": "No preview worker answered in "
+                              f"{previews.stall_seconds():.0f} s; the renderer may be down. Try again in a moment."})
+
+    # -- in-process mode: the same latest-wins rule, inside this connection ------------------
+    def _submit_in_process(self, request):
+        self.pending = request
+        if self.render_task is None or self.render_task.done():
+            self.render_task = asyncio.ensure_future(self._render_loop())
+
+    async def _render_loop(self):
+        while self.pending is not None:
+            request, self.pending = self.pending, None
+            try:
+                frame = await database_sync_to_async(previews.render_request, thread_sensitive=False)(
+                    request, self.stale_dropped)
+            except engine.EngineError as error:
+                await self.send_json({"type": "error", "seq": request["seq"], "error": str(error)})
+                continue
+            if self.pending is not None:
+                self.stale_dropped += 1  # overtaken while rendering: the newer one goes next
+                continue
+            await self._send_frame(frame, request["seq"])
+
+    async def _send_frame(self, frame, seq):
+        self.last_sent_seq = max(self.last_sent_seq, seq)
+        await self.send(bytes_data=frame)
+
+    async def _encode(self, version_id):
+        if self.redis is not None:
+            await sync_to_async(tasks.encode_latent.delay)(self.photo_id, version_id, self.channel_name)
+            return
+        try:
+            await database_sync_to_async(tasks.encode_now, thread_sensitive=False)(self.photo_id, version_id)
+        except engine.EngineError as error:
+            await self.send_json({"type": "error", "error": str(error)})
+            return
+        await self.send_json({"type": "encoded", "model_version": version_id})
+
+    # -- events from workers ----------------------------------------------------------------------
+    async def preview_frame(self, event):
+        header, _ = unpack_frame(event["frame"])
+        await self._send_frame(event["frame"], header["seq"])
+
+    async def preview_error(self, event):
+        self.last_sent_seq = max(self.last_sent_seq, event["seq"])
+        await self.send_json({"type": "error", "seq": event["seq"], "error": event["error"]})
+
+    async def preview_encoded(self, event):
+        await self.send_json({"type": "encoded", "model_version": event["model_version"]})

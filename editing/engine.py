@@ -1,15 +1,44 @@
 """The one bridge from the web app to `ml/`. Nothing else in `editing/` imports `ml`.
 
-Workers and the in-process renderer call these functions; they load models lazily, after the
-process has started, and set torch's thread count once per process.
+Workers and the in-process renderer call these functions. Models load lazily, after the process
+has started, and torch's thread count is set once per process. Per process the engine keeps:
+editors per model version, and a bounded LRU of encoded latents per (photo or exemplar, model
+version); across processes, latents are shared through Redis as safetensors bytes, never pickles.
 """
 from __future__ import annotations
 
+import io
+import logging
+import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 from django.conf import settings
+from PIL import Image
 
 from editing.frames import encode_image, pack_frame
+
+log = logging.getLogger(__name__)
+CROP_STYLES = {"celeba": 256, "ffhq": 256, "tpgan": 128}
+
+
+class EngineError(Exception):
+    """Something a person can act on: a bad image, no face, a missing checkpoint."""
+
+
+class BadImage(EngineError):
+    pass
+
+
+class NoFace(EngineError):
+    pass
+
+
+class MissingCheckpoint(EngineError):
+    pass
 
 
 def configure() -> int:
@@ -18,6 +47,7 @@ def configure() -> int:
     return configure_torch(settings.FACELAB_TORCH_THREADS)
 
 
+# --------------------------------------------------------------------------- methods and schemas
 def available_methods() -> list[dict]:
     from ml import registry
 
@@ -27,6 +57,209 @@ def available_methods() -> list[dict]:
         methods.append({"name": method.name, "title": method.title, "summary": method.summary,
                         "alignment": method.alignment})
     return methods
+
+
+def method_exists(name: str) -> bool:
+    from ml import registry
+
+    return name in registry.available()
+
+
+def validate_controls(schema: dict, controls) -> dict:
+    """Controls with defaults filled in; raises ValueError (ControlsError) with the reason."""
+    from ml.controls import validate_controls as validate
+
+    return validate(schema, controls)
+
+
+def describe_checkpoint(method: str, checkpoint: str | Path) -> dict:
+    """What the web app stores for a model version: manifest, metrics, controls schema, sizes."""
+    editor = load_editor_uncached(method, checkpoint)
+    manifest = dict(editor.manifest)
+    return {"manifest": manifest, "metrics": manifest.get("metrics", {}), "controls_schema": editor.controls_schema(),
+            "image_size": editor.image_size, "alignment": editor.alignment}
+
+
+# --------------------------------------------------------------------------- images and alignment
+def decode_upload(data: bytes) -> np.ndarray:
+    """RGB uint8 pixels of an uploaded JPEG/PNG/WebP (format sniffed, EXIF orientation applied)."""
+    from ml.data.align import ImageTooLarge, UnsupportedImage, load_image
+
+    try:
+        return load_image(data, max_pixels=settings.FACELAB_UPLOAD_MAX_PIXELS)
+    except ImageTooLarge as error:
+        raise BadImage(f"the image is too large: {error}") from None
+    except UnsupportedImage as error:
+        raise BadImage(f"not a readable JPEG, PNG or WebP image: {error}") from None
+
+
+@dataclass
+class AlignedPhoto:
+    face_count: int
+    box: list[float]
+    landmarks: list[list[float]]
+    crops: dict[str, tuple[np.ndarray, list[list[float]]]]  # style -> (crop, landmarks in crop)
+
+
+def align_photo(image: np.ndarray) -> AlignedPhoto:
+    """Find the largest face and cut every alignment style the methods need."""
+    from ml.data.align import AlignmentError, align_face, align_landmarks
+
+    try:
+        first = align_face(image, style="celeba", size=CROP_STYLES["celeba"])
+    except AlignmentError as error:
+        raise NoFace(str(error)) from None
+    crops = {"celeba": (first.crop, first.landmarks.tolist())}
+    for style, size in CROP_STYLES.items():
+        if style not in crops:
+            aligned = align_landmarks(image, first.source_landmarks, style=style, size=size)
+            crops[style] = (aligned.crop, aligned.landmarks.tolist())
+    return AlignedPhoto(first.face_count, list(first.source_box), first.source_landmarks.tolist(), crops)
+
+
+def to_png(image: np.ndarray) -> bytes:
+    return encode_image(image, fmt="PNG")
+
+
+def to_jpeg(image: np.ndarray, quality: int = 92) -> bytes:
+    return encode_image(image, quality=quality)
+
+
+def read_image_file(field_file) -> np.ndarray:
+    with field_file.open("rb") as handle:
+        return np.asarray(Image.open(io.BytesIO(handle.read())).convert("RGB"))
+
+
+def resize(image: np.ndarray, size: int) -> np.ndarray:
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+
+
+# --------------------------------------------------------------------------- editors and latents
+_lock = threading.Lock()
+_editors: dict[tuple[str, str], object] = {}
+_latents: OrderedDict = OrderedDict()
+
+
+def load_editor_uncached(method: str, checkpoint: str | Path):
+    from ml import registry
+
+    path = Path(checkpoint)
+    if not path.is_absolute():
+        path = settings.BASE_DIR / path
+    if not (path / "manifest.json").exists():
+        raise MissingCheckpoint(f"the {method} checkpoint at {checkpoint} is missing (no manifest.json)")
+    configure()
+    return registry.get(method).load_editor(path)
+
+
+def editor_for(method: str, checkpoint: str):
+    key = (method, str(checkpoint))
+    with _lock:
+        editor = _editors.get(key)
+    if editor is None:
+        editor = load_editor_uncached(method, checkpoint)
+        with _lock:
+            _editors[key] = editor
+    return editor
+
+
+def _redis():
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def _latent_to_bytes(latent) -> bytes:
+    from safetensors.torch import save
+
+    return save({name: tensor.contiguous() for name, tensor in latent.items()})
+
+
+def _latent_from_bytes(data: bytes):
+    from safetensors.torch import load
+
+    return load(data)
+
+
+def cached_latent(key: str, editor, image_source) -> object:
+    """The latent for `key` from this process's LRU, then Redis, else encode `image_source()` once."""
+    with _lock:
+        if key in _latents:
+            _latents.move_to_end(key)
+            return _latents[key]
+    client = _redis()
+    stored = client.get("latent:" + key) if client else None
+    if stored:
+        latent = _latent_from_bytes(stored)
+    else:
+        latent = editor.encode(resize(image_source(), editor.image_size))
+        if client:
+            client.set("latent:" + key, _latent_to_bytes(latent), ex=settings.FACELAB_LATENT_TTL)
+    with _lock:
+        _latents[key] = latent
+        while len(_latents) > settings.FACELAB_LATENT_CACHE_SIZE:
+            _latents.popitem(last=False)
+    return latent
+
+
+def forget_latents(prefix: str) -> None:
+    """Drop cached latents whose key starts with `prefix` (a deleted photo's, say)."""
+    with _lock:
+        for key in [k for k in _latents if k.startswith(prefix)]:
+            del _latents[key]
+    client = _redis()
+    if client:
+        for key in client.scan_iter(f"latent:{prefix}*"):
+            client.delete(key)
+
+
+def cache_stats() -> dict:
+    with _lock:
+        return {"latents": len(_latents), "editors": len(_editors)}
+
+
+@dataclass
+class Step:
+    """One resolved recipe step: an editor, its checkpoint and validated controls."""
+
+    method: str
+    checkpoint: str
+    version_id: int
+    controls: dict
+    references: dict  # exemplar id -> (cache key, image loader)
+
+
+def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
+    """Run the steps in order; the first edits the photo's cached latent, each next step re-encodes."""
+    image = None
+    for index, step in enumerate(steps):
+        editor = editor_for(step.method, step.checkpoint)
+        if index == 0:
+            latent = cached_latent(f"{photo_key}:{step.version_id}", editor, photo_loader)
+        else:
+            previous = image
+            latent = editor.encode(resize(previous, editor.image_size))
+        references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)
+                      for ref_id, (key, loader) in step.references.items()}
+        image = editor.render(latent, step.controls, references)
+    return image
+
+
+def render_frame(seq: int, photo_key: str, photo_loader, steps: list[Step], final: bool,
+                 extra_header: dict | None = None) -> bytes:
+    """Render and pack one preview frame: JPEG while dragging, PNG when the slider is released."""
+    started = time.perf_counter()
+    image = render_steps(photo_key, photo_loader, steps)
+    rendered = time.perf_counter()
+    payload = to_png(image) if final else encode_image(image, quality=settings.FACELAB_PREVIEW_JPEG_QUALITY)
+    header = {"seq": seq, "kind": "final" if final else "draft", "width": image.shape[1], "height": image.shape[0],
+              "render_ms": round((rendered - started) * 1000, 2),
+              "encode_ms": round((time.perf_counter() - rendered) * 1000, 2), **(extra_header or {})}
+    return pack_frame(header, payload)
 
 
 def smoke_frame(seq: int, strength: float, quality: int = 80) -> bytes:
@@ -40,3 +273,21 @@ def smoke_frame(seq: int, strength: float, quality: int = 80) -> bytes:
               "total_ms": round((time.perf_counter() - started) * 1000, 2),
               "width": result.image.shape[1], "height": result.image.shape[0]}
     return pack_frame(header, jpeg)
+
+
+# --------------------------------------------------------------------------- synthetic exemplars
+def synthetic_exemplars(size: int = 256, per_style: int = 2, seed: int = 2024) -> list[dict]:
+    """Aligned synthetic faces showing each attribute (and each style where the attribute has kinds)."""
+    from ml.data.exemplars import render_exemplars
+
+    configure()
+    return render_exemplars(size=size, per_style=per_style, seed=seed)
+
+
+def write_untrained_checkpoint(method: str, directory: Path) -> Path:
+    from ml import registry
+
+    configure()
+    if not (Path(directory) / "manifest.json").exists():
+        registry.get(method).untrained_checkpoint(directory)
+    return Path(directory)

@@ -9,11 +9,24 @@ import os
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 
+def prepare_content(call_command) -> None:
+    """Model versions from ml/weights (an untrained demo where a method has none) and the gallery."""
+    import logging
+
+    call_command("register_models", demo=os.environ.get("FACELAB_DEMO_MODELS", "True") == "True")
+    try:
+        call_command("seed_exemplars")
+    except ImportError as error:  # the synthetic world is optional for serving
+        logging.getLogger(__name__).warning("exemplar gallery not seeded: %s", error)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Run the FaceLab web app")
     parser.add_argument("--host", default=os.environ.get("FACELAB_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("FACELAB_PORT", 8000)))
     parser.add_argument("--no-migrate", action="store_true", help="skip applying database migrations")
+    parser.add_argument("--no-setup", action="store_true",
+                        help="skip registering model checkpoints and seeding the exemplar gallery")
     args = parser.parse_args(argv)
 
     import django
@@ -24,6 +37,8 @@ def main(argv=None) -> None:
     settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
     if not args.no_migrate:
         call_command("migrate", interactive=False, verbosity=0)
+    if not args.no_setup:
+        prepare_content(call_command)
 
     import uvicorn
 

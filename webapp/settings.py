@@ -180,3 +180,18 @@ LOGGING = {
 }
 # Seconds after which an unstarted preview task is dropped by the worker (it is stale by then).
 FACELAB_PREVIEW_EXPIRES = envint("FACELAB_PREVIEW_EXPIRES", 5)
+
+# --- Uploads, previews, caches ---------------------------------------------------------------
+FACELAB_UPLOAD_MAX_BYTES = envint("FACELAB_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+FACELAB_UPLOAD_MAX_PIXELS = envint("FACELAB_UPLOAD_MAX_PIXELS", 40_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = FACELAB_UPLOAD_MAX_BYTES + 1024 * 1024
+FACELAB_RETENTION_DAYS = envint("FACELAB_RETENTION_DAYS", 30)  # unviewed uploads are deleted after this
+FACELAB_PREVIEW_JPEG_QUALITY = envint("FACELAB_PREVIEW_JPEG_QUALITY", 80)
+FACELAB_PREVIEW_STALL_SECONDS = envint("FACELAB_PREVIEW_STALL_SECONDS", 8)
+FACELAB_LATENT_CACHE_SIZE = envint("FACELAB_LATENT_CACHE_SIZE", 64)
+FACELAB_LATENT_TTL = envint("FACELAB_LATENT_TTL", 24 * 3600)
+FACELAB_WEIGHTS_DIR = Path(os.environ.get("FACELAB_WEIGHTS_DIR", BASE_DIR / "ml" / "weights"))
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "uploads": os.environ.get("FACELAB_UPLOAD_RATE", "60/hour"),
+    "renders": os.environ.get("FACELAB_RENDER_RATE", "600/hour"),
+}

@@ -84,3 +84,16 @@ class Method:
 
     def load_editor(self, checkpoint_dir, device: str = "cpu") -> Editor:
         return self.editor_class.from_checkpoint(checkpoint_dir, device=device)
+
+    def untrained_checkpoint(self, directory, preset: str = "tiny", seed: int = 0, **overrides: Any):
+        """Write a checkpoint of freshly initialised networks: for tests and demos of the editor
+        before a model is trained. Its manifest says `untrained` so nobody mistakes it for a model."""
+        from ml.checkpoints import Manifest, save_checkpoint
+
+        torch.manual_seed(seed)
+        config = self.config(preset, **overrides)
+        trainer = self.trainer_class(config)
+        manifest = Manifest.create(self.name, config.to_dict(), steps=0)
+        manifest.metrics["untrained"] = True
+        save_checkpoint(directory, trainer.networks(), manifest)
+        return directory

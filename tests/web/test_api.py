@@ -1,4 +1,6 @@
 """The API: session or token auth, and an OpenAPI schema that covers every endpoint."""
+import re
+
 import pytest
 import yaml
 from django.urls import get_resolver
@@ -50,11 +52,22 @@ def api_routes():
     return [r for r in routes if r.startswith("api/") and not r.startswith(("api/schema", "api/docs"))]
 
 
+def as_openapi_path(route: str) -> str | None:
+    """'api/recipes/^(?P<id>[^/.]+)/fork/$' or 'api/photos/<str:id>/image/' -> '/api/recipes/{id}/fork/'."""
+    if "format>" in route or route.endswith("api/"):
+        return None  # format-suffix twins and the router's root view are not endpoints of their own
+    route = route.replace("^", "").replace("$", "")
+    route = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", route)
+    route = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route)
+    return "/" + route.replace("{pk}", "{id}")  # drf-spectacular names a primary key "id"
+
+
 def test_the_openapi_schema_covers_every_api_endpoint(client):
     schema = yaml.safe_load(client.get("/api/schema/").content)
     documented = set(schema["paths"])
-    for route in api_routes():
-        path = "/" + route.replace("<int:pk>", "{id}").replace("<str:pk>", "{id}").replace("<pk>", "{id}")
+    paths = [p for p in map(as_openapi_path, api_routes()) if p]
+    assert "/api/recipes/{id}/fork/" in paths and "/api/photos/{id}/image/" in paths
+    for path in paths:
         assert path in documented, f"{path} is missing from the OpenAPI schema"
 
 
