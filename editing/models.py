@@ -44,7 +44,7 @@ class Photo(models.Model):
     # What the user sent, kept private for reprocessing; never served.
     original = models.FileField(upload_to=_photo_path)
     # Re-encoded from pixels: EXIF orientation applied, every metadata block dropped.
-    image = models.ImageField(upload_to=_photo_path, width_field="width", height_field="height", blank=True)
+    image = models.ImageField(upload_to=_photo_path, blank=True)
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, db_index=True)

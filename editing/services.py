@@ -33,7 +33,8 @@ def read_upload(uploaded_file) -> bytes:
 def create_photo(owner, data: bytes, title: str = "") -> Photo:
     """Decode, re-encode without metadata, align; a photo without a usable face is kept as failed."""
     pixels = engine.decode_upload(data)  # raises BadImage: nothing is stored
-    photo = Photo(owner=owner, title=title[:200], sha256=hashlib.sha256(data).hexdigest())
+    photo = Photo(owner=owner, title=title[:200], sha256=hashlib.sha256(data).hexdigest(),
+                  width=pixels.shape[1], height=pixels.shape[0])
     photo.original.save("original.bin", ContentFile(data), save=False)
     photo.image.save("photo.jpg", ContentFile(engine.to_jpeg(pixels)), save=False)
     try:

@@ -178,3 +178,9 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.get_closest_marker("stack") and not item.get_closest_marker("django_db"):
             item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path_factory):
+    """Uploads go to a fresh folder for the test process (child processes get theirs from env)."""
+    settings.MEDIA_ROOT = os.environ.get("FACELAB_MEDIA_ROOT") or str(tmp_path_factory.getbasetemp() / "media")
