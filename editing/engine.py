@@ -41,6 +41,10 @@ class MissingCheckpoint(EngineError):
     pass
 
 
+class BadControls(EngineError):
+    """Controls the model cannot honour (a slider that needs a reference this model lacks, say)."""
+
+
 def configure() -> int:
     from ml.runtime import configure_torch
 
@@ -245,7 +249,10 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
             latent = editor.encode(resize(previous, editor.image_size))
         references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)
                       for ref_id, (key, loader) in step.references.items()}
-        image = editor.render(latent, step.controls, references)
+        try:
+            image = editor.render(latent, step.controls, references)
+        except ValueError as error:  # ml.controls.ControlsError: the reason is meant for people
+            raise BadControls(f"{step.method}: {error}") from None
     return image
 
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# One media folder for this test session, shared by the test process, the worker and the servers.
+os.environ.setdefault("FACELAB_MEDIA_ROOT", tempfile.mkdtemp(prefix="facelab-test-media-"))
 OUTPUT_DIR = ROOT / "test-results"
 # What a child process may inherit: nothing that names our services unless a fixture adds it.
 SERVICE_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND",
@@ -181,6 +184,43 @@ def pytest_collection_modifyitems(items):
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path_factory):
-    """Uploads go to a fresh folder for the test process (child processes get theirs from env)."""
-    settings.MEDIA_ROOT = os.environ.get("FACELAB_MEDIA_ROOT") or str(tmp_path_factory.getbasetemp() / "media")
+def media_root(settings):
+    """Uploads go to this session's media folder, whatever the developer's environment says."""
+    settings.MEDIA_ROOT = os.environ["FACELAB_MEDIA_ROOT"]
+
+
+FACES = ROOT / "tests" / "fixtures" / "faces"
+
+
+@pytest.fixture
+def model_versions(django_db_blocker, tmp_path):
+    """An untrained tiny model version of every method (the demo models `make run` registers)."""
+    from django.core.management import call_command
+
+    from editing.models import ModelVersion
+
+    with django_db_blocker.unblock():
+        call_command("register_models", demo=True, weights_dir=str(tmp_path), stdout=open(os.devnull, "w"))
+        return {version.method: version for version in ModelVersion.objects.all()}
+
+
+@pytest.fixture
+def make_photo():
+    from editing import services
+
+    def make(owner, name: str = "astronaut.jpg"):
+        return services.create_photo(owner, (FACES / name).read_bytes(), title=name)
+
+    return make
+
+
+@pytest.fixture
+def api_as():
+    from rest_framework.test import APIClient
+
+    def client_for(user):
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return client_for

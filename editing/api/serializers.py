@@ -105,7 +105,7 @@ class RecipeSerializer(serializers.ModelSerializer):
         request = self.context.get("request")
         if request is None or recipe.owner_id != request.user.id or recipe.visibility == Recipe.Visibility.PRIVATE:
             return None
-        return reverse("recipe-page", args=[recipe.public_id]) + f"?share={recipe.share_token}"
+        return f"/recipes/{recipe.public_id}/?share={recipe.share_token}"  # the recipe page
 
 
 class LineageSerializer(serializers.ModelSerializer):
