@@ -114,8 +114,10 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_DEFAULT_QUEUE = "preview"
+# A deployment can give a pool of GPUs its own preview queue.
+FACELAB_PREVIEW_QUEUE = os.environ.get("FACELAB_PREVIEW_QUEUE", "preview")
 CELERY_TASK_ROUTES = {
-    "editing.tasks.preview_*": {"queue": "preview"},
+    "editing.tasks.preview_*": {"queue": FACELAB_PREVIEW_QUEUE},
     "editing.tasks.encode_*": {"queue": "encode"},
     "editing.tasks.training_*": {"queue": "training"},
 }

@@ -40,3 +40,33 @@ def test_a_preview_renders_in_process_on_the_embedded_default(embedded_server):
             assert jpeg[:2] == b"\xff\xd8"
 
     asyncio.run(scenario())
+
+
+def test_the_editor_previews_in_process_with_latest_wins_on_the_embedded_default(embedded_server):
+    env = clean_environment(FACELAB_VAR_DIR=str(embedded_server.var_dir), DJANGO_SUPERUSER_PASSWORD="pw-for-tests-2")
+    subprocess.run([sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", "editor",
+                    "--email", "editor@example.com"], cwd=ROOT, env=env, check=True, capture_output=True)
+    client = login(embedded_server.url, "editor", "pw-for-tests-2")
+    csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
+    with open(ROOT / "tests" / "fixtures" / "faces" / "astronaut.jpg", "rb") as image:
+        photo = client.post("/api/photos/", files={"image": ("a.jpg", image, "image/jpeg")}, headers=csrf).json()
+    assert photo["status"] == "ready"
+    version = next(v for v in client.get("/api/model-versions/?active=true").json()["results"]
+                   if v["method"] == "elegant")
+    cookie = "; ".join(f"{k}={v}" for k, v in client.cookies.items())
+
+    async def scenario():
+        async with websockets.connect(f"{embedded_server.ws_url}/ws/edit/{photo['id']}/", open_timeout=30,
+                                      additional_headers={"Cookie": cookie, "Origin": embedded_server.url}) as socket:
+            assert json.loads(await socket.recv())["render_mode"] == "inprocess"
+            for seq in range(1, 21):
+                await socket.send(json.dumps({"type": "preview", "seq": seq, "steps": [
+                    {"method": "elegant", "model_version": version["id"], "controls": {"Bangs_strength": seq / 20}}]}))
+            seqs = []
+            while not seqs or seqs[-1] != 20:
+                header, _ = unpack_frame(await asyncio.wait_for(socket.recv(), 60))
+                seqs.append(header["seq"])
+            return seqs
+
+    seqs = asyncio.run(scenario())
+    assert seqs[-1] == 20 and seqs == sorted(set(seqs)) and len(seqs) < 20
