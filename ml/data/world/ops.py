@@ -80,6 +80,15 @@ class TorchOps:
     def floor(self, x):
         return torch.floor(x)
 
+    def branch(self, cond, compute, fallback):
+        """compute() where cond > 0.5, else fallback (GLSL skips compute() where it can).
+
+        compute() returns a value or a tuple; fallback has the same form."""
+        values = compute()
+        if isinstance(values, tuple):
+            return tuple(self.select(cond, v, f) for v, f in zip(values, fallback))
+        return self.select(cond, values, fallback)
+
 
 # ----------------------------------------------------------------------------- GLSL tracing
 
@@ -205,6 +214,17 @@ class GlslOps:
 
     def floor(self, x):
         return self._call("floor", x)
+
+    def branch(self, cond, compute, fallback):
+        """A real `if`: compute()'s lines run only where cond > 0.5; fallback elsewhere."""
+        many = isinstance(fallback, tuple)
+        results = [self.b.emit(Sym.text(f)) for f in (fallback if many else (fallback,))]
+        self.b.lines.append(f"    if ({Sym.text(cond)} > 0.5) {{")
+        values = compute()
+        for result, value in zip(results, values if many else (values,)):
+            self.b.lines.append(f"    {result.name} = {Sym.text(value)};")
+        self.b.lines.append("    }")
+        return tuple(results) if many else results[0]
 
 
 GLSL_HELPERS = """

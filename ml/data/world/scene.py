@@ -192,13 +192,21 @@ def skin_sdf(m, q, x, y, z):
     return smin(m, d, ear_sdf(m, q, x, y, z), 0.04)
 
 
-def scene_sdf(m, q, x, y, z):
+def full_sdf(m, q, x, y, z):
     p = scene_parts(m, q, x, y, z)
     d = smin(m, p["head"], p["nose"], 0.05)
     d = smin(m, d, p["ear"], 0.04)
     d = smin(m, d, p["neck"], 0.12)
     d = smin(m, d, p["cloth"], 0.04)
     return m.min(d, p["hair"])
+
+
+def scene_sdf(m, q, x, y, z):
+    """Far from the head, a cheap bound stands in for the full distance (most march steps)."""
+    head_bound = ellipsoid(m, x, y + 0.15, z - 0.05, 1.1, 1.5, 1.15)
+    body_bound = m.min(neck_sdf(m, q, x, y, z), cloth_sdf(m, q, x, y, z))
+    far = m.min(head_bound, body_bound)
+    return m.branch(m.step(far, 0.12), lambda: full_sdf(m, q, x, y, z), far)
 
 
 # ----------------------------------------------------------------------------- paint
@@ -318,11 +326,30 @@ def paint_face(m, q, x, y, z, fw):
     """Colour and label of the skin surface (a component of the head)."""
     rgb = (q.skin_r, q.skin_g, q.skin_b)
     label = SEG["skin"] + 0.0 * x
-    rgb, line = skin_paint(m, q, x, y, z, fw, rgb)
-    rgb, beard = facial_hair(m, q, x, y, z, fw, rgb)
+    rgb = (rgb[0] + 0.0 * x, rgb[1] + 0.0 * x, rgb[2] + 0.0 * x)
+    flat = flatten
+    # per-face switches let the shader skip details a face does not have
+    details = q.makeup + q.age + q.bags + q.smile + q.chubby
+    *rgb, line = m.branch(m.step(0.01, details), lambda: flat(skin_paint(m, q, x, y, z, fw, rgb)),
+                          (*rgb, 0.0 * x))
+    any_hair = q.beard + q.goatee + q.mustache
+    *rgb, beard = m.branch(m.step(0.01, any_hair), lambda: flat(facial_hair(m, q, x, y, z, fw, rgb)),
+                           (*rgb, 0.0 * x))
+    rgb = tuple(rgb)
     lw = m.max(q.line_w, fw * 0.9)
 
-    # eyes: sclera, iris, pupil, lid line
+    near_eyes = m.step(m.abs(y - q.eye_y - 0.06), 0.3) * m.step(m.abs(x), q.eye_x + 0.3)
+    *rgb, label, line = m.branch(near_eyes, lambda: flatten(paint_eyes(m, q, x, y, fw, lw, rgb, label, line)),
+                                 (*rgb, label, line))
+    near_mouth = m.step(m.abs(y - q.mouth_y), 0.2) * m.step(m.abs(x), q.mouth_w + 0.08)
+    *rgb, label, line = m.branch(near_mouth,
+                                 lambda: flatten(paint_mouth(m, q, x, y, fw, lw, rgb, label, line)),
+                                 (*rgb, label, line))
+    return tuple(rgb), label, line, beard
+
+
+def paint_eyes(m, q, x, y, fw, lw, rgb, label, line):
+    """Eyes (sclera, iris, pupil, lid line) and brows."""
     for side, name in ((-1.0, "r_eye"), (1.0, "l_eye")):
         f, dx, dy, upper, lower = eye_lids(m, q, x, y, side)
         inside = coverage(m, f, fw)
@@ -353,8 +380,11 @@ def paint_face(m, q, x, y, z, fw):
         cov = coverage(m, f, fw)
         rgb = over(m, rgb, (q.brow_r, q.brow_g, q.brow_b), cov * 0.92)
         label = m.select(m.step(0.5, cov), SEG[name], label)
+    return tuple(rgb), label, line
 
-    # mouth: lips, dark interior, teeth
+
+def paint_mouth(m, q, x, y, fw, lw, rgb, label, line):
+    """Lips, the dark interior and teeth."""
     w, t, centre, opening, top, bottom = mouth_shape(m, q, x)
     ax = m.abs(x)
     edge = ax - w
@@ -377,7 +407,7 @@ def paint_face(m, q, x, y, z, fw):
     label = m.select(m.step(0.5, up_cov), SEG["u_lip"], label)
     label = m.select(m.step(0.5, low_cov), SEG["l_lip"], label)
     label = m.select(m.step(0.5, hole_cov), SEG["mouth"], label)
-    return rgb, label, line, beard
+    return tuple(rgb), label, line
 
 
 def paint_hair(m, q, x, y, z, fw):
@@ -450,11 +480,10 @@ def glasses_layer(m, q, ox, oy, oz, dx, dy, dz, t_surface, fw, sign):
 # ----------------------------------------------------------------------------- shading
 
 
-def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
-    """Final colour, label and line weight of a pixel, given the marched hit (or near miss)."""
+def lit_surface(m, q, ox, oy, oz, dx, dy, dz, t, nx, ny, nz):
+    """Colour (lit), label and line weight of the surface point the ray reached."""
     x, y, z = ox + dx * t, oy + dy * t, oz + dz * t
     parts = scene_parts(m, q, x, y, z)
-    skin_part = smin(m, parts["head"], parts["nose"], 0.05)
     best = parts["head"]
     label = SEG["skin"] + 0.0 * x
     is_face = 1.0 + 0.0 * x
@@ -470,16 +499,18 @@ def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
     # nose and skin blend into one surface; call it nose only where the nose is clearly nearer
     is_nose = m.step(parts["nose"], parts["head"] - 0.004)
     label = m.select(m.step(0.5, is_face), m.select(is_nose, SEG["nose"], SEG["skin"]), label)
-    del skin_part
 
     facing = m.abs(nx * dx + ny * dy + nz * dz)
     fw = q.pix / m.max(facing, 0.3)
-    face_rgb, face_label, face_line, beard = paint_face(m, q, x, y, z, fw)
-    hair_rgb = paint_hair(m, q, x, y, z, fw)
     skin_rgb = (q.skin_r, q.skin_g, q.skin_b)
+    fr, fg, fb, face_label, face_line, beard = m.branch(
+        is_face, lambda: flatten(paint_face(m, q, x, y, z, fw)),
+        (q.skin_r, q.skin_g, q.skin_b, label, 0.0 * x, 0.0 * x))
+    face_rgb = (fr, fg, fb)
+    is_hair, is_neck, is_cloth = (m.step(-0.5, -m.abs(label - SEG[k])) for k in ("hair", "neck", "cloth"))
+    hair_rgb = m.branch(is_hair, lambda: paint_hair(m, q, x, y, z, fw), (q.hair_r, q.hair_g, q.hair_b))
     neck_rgb = tuple(c * 0.88 for c in skin_rgb)
     cloth_rgb = (q.cloth_r, q.cloth_g, q.cloth_b)
-    is_hair, is_neck, is_cloth = (m.step(-0.5, -m.abs(label - SEG[k])) for k in ("hair", "neck", "cloth"))
     albedo = []
     for i in range(3):
         c = m.select(m.step(0.5, is_face), face_rgb[i], skin_rgb[i])
@@ -500,21 +531,46 @@ def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
     shininess = m.mix(18.0, 40.0, is_hair)
     spec = m.pow(spec_dot, shininess) * m.mix(0.12 * (1.0 - beard * 0.8), 0.22, is_hair)
     light = (q.light_r, q.light_g, q.light_b)
-    rgb = [albedo[i] * (ambient + diffuse * light[i]) + spec * light[i] for i in range(3)]
+    r, g, b = (albedo[i] * (ambient + diffuse * light[i]) + spec * light[i] for i in range(3))
+    return r, g, b, label, line
 
+
+def flatten(result):
+    """((r, g, b), a, b, ...) -> (r, g, b, a, b, ...)"""
+    return (*result[0], *result[1:])
+
+
+def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
+    """Final colour, label and line weight of a pixel, given the marched hit (or near miss)."""
     # background: a vertical gradient
     g = m.clamp(0.5 + sy * 0.4, 0.0, 1.0)
-    bg = [m.mix(q.bg_bot_r, q.bg_top_r, g), m.mix(q.bg_bot_g, q.bg_top_g, g),
-          m.mix(q.bg_bot_b, q.bg_top_b, g)]
-    rgb = [m.mix(bg[i], rgb[i], cover) for i in range(3)]
+    bg = (m.mix(q.bg_bot_r, q.bg_top_r, g), m.mix(q.bg_bot_g, q.bg_top_g, g),
+          m.mix(q.bg_bot_b, q.bg_top_b, g))
+    *surface, label, line = m.branch(
+        m.step(0.004, cover), lambda: lit_surface(m, q, ox, oy, oz, dx, dy, dz, t, nx, ny, nz),
+        (*bg, SEG["background"] + 0.0 * g, 0.0 * g))
+    rgb = [m.mix(bg[i], surface[i], cover) for i in range(3)]
     label = m.select(m.step(0.5, cover), label, SEG["background"])
     line = line * m.step(0.5, cover)
     t_surface = m.select(m.step(0.5, cover), t, 1e3)
 
     # glasses: the far side first, then the near side over it
+    rgb, label, line = draw_glasses_gated(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line)
+    rgb = [m.clamp(c, 0.0, 1.0) for c in rgb]
+    return rgb[0], rgb[1], rgb[2], label, line
+
+
+def draw_glasses_gated(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line):
+    flat = m.branch(m.step(0.01, q.glasses),
+                    lambda: draw_glasses(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line),
+                    (*rgb, label, line))
+    return list(flat[:3]), flat[3], flat[4]
+
+
+def draw_glasses(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line):
     for sign in (1.0, -1.0):
         frame, lens, frame_rgb, lens_rgb, tg = glasses_layer(m, q, ox, oy, oz, dx, dy, dz,
-                                                             t_surface, fw * 0 + q.pix, sign)
+                                                             t_surface, q.pix, sign)
         lens_alpha = lens * q.lens_alpha * (1.0 - frame)
         rgb = [m.mix(rgb[i], lens_rgb[i], lens_alpha) for i in range(3)]
         rgb = [m.mix(rgb[i], frame_rgb[i], frame) for i in range(3)]
@@ -522,5 +578,4 @@ def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
         label = m.select(on, SEG["eye_g"], label)
         line = m.max(line * (1.0 - frame), frame * m.step(0.5, frame))
         t_surface = m.select(m.step(0.5, frame), tg, t_surface)
-    rgb = [m.clamp(c, 0.0, 1.0) for c in rgb]
-    return rgb[0], rgb[1], rgb[2], label, line
+    return (*rgb, label, line)

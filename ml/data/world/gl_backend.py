@@ -1,0 +1,224 @@
+"""The fast renderer: the same scene traced into a GLSL fragment shader, run by Mesa's llvmpipe
+(CPU OpenGL) through a headless EGL context.
+
+A batch is drawn as square tiles of one atlas framebuffer in a single draw call; each fragment
+finds its face from its tile and reads that face's packed values from a storage buffer. Two
+render targets come back: RGBA8 (colour, and label | line << 7 in alpha) and R32F camera depth.
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+
+from . import scene
+from .ops import GLSL_HELPERS, GlslOps, ShaderBuilder, Sym
+from .pack import CAMERA_CENTRE_Y, CAMERA_HALF_EXTENT, CAMERA_Z, pack_fields
+
+ATLAS_SIDE = 1024
+
+
+class GlslFaceValues:
+    """`q.<field>` while tracing: a read of the face's packed value in the storage buffer."""
+
+    def __init__(self, builder):
+        self._index = {name: i for i, name in enumerate(pack_fields())}
+        self._builder = builder
+
+    def __getattr__(self, name):
+        index = self.__dict__["_index"]
+        if name not in index:
+            raise AttributeError(name)
+        return Sym(f"prm[o + {index[name]}]", self.__dict__["_builder"])
+
+
+def trace_function(signature: str, arguments: list[str], body, outputs: list[str]) -> str:
+    """GLSL source of one function, from a Python function of (m, q, *arguments)."""
+    builder = ShaderBuilder()
+    m, q = GlslOps(builder), GlslFaceValues(builder)
+    results = body(m, q, *[Sym(a, builder) for a in arguments])
+    if not isinstance(results, (tuple, list)):
+        results = (results,)
+    lines = [signature + " {"] + builder.lines
+    for name, value in zip(outputs, results):
+        lines.append(f"    {name} = {Sym.text(value)};")
+    if outputs == ["return"]:
+        lines[-1] = f"    return {Sym.text(results[0])};"
+    lines.append("}")
+    return "\n".join(lines)
+
+
+MAIN = """
+void main() {
+    ivec2 frag = ivec2(gl_FragCoord.xy);
+    int tx = frag.x / u_size;
+    int ty = frag.y / u_size;
+    int face = (u_tiles - 1 - ty) * u_tiles + tx;
+    if (face >= u_count) { out_colour = vec4(0.0); out_depth = 1e3; return; }
+    int o = face * u_stride;
+    float px = float(frag.x - tx * u_size) + 0.5;
+    float py = float(frag.y - ty * u_size) + 0.5;
+    float sx = (px / float(u_size) * 2.0 - 1.0) * HALF;
+    float sy = CENTRE_Y + (py / float(u_size) * 2.0 - 1.0) * HALF;
+    float ox = prm[o + RT00] * sx + prm[o + RT01] * sy + prm[o + RT02] * CAMERA_Z;
+    float oy = prm[o + RT10] * sx + prm[o + RT11] * sy + prm[o + RT12] * CAMERA_Z;
+    float oz = prm[o + RT20] * sx + prm[o + RT21] * sy + prm[o + RT22] * CAMERA_Z;
+    float dx = prm[o + RT02], dy = prm[o + RT12], dz = prm[o + RT22];
+    float tc = -(ox * dx + oy * dy + oz * dz);
+    float b2 = ox * ox + oy * oy + oz * oz - tc * tc;
+    float half_chord = sqrt(max(BOUND * BOUND - b2, 0.0));
+    float t = tc - half_chord, t_end = tc + half_chord;
+    float d_min = 1e9, t_min = t;
+    bool hit = false;
+    for (int i = 0; i < STEPS; i++) {
+        if (t > t_end) break;
+        float d = sdf(ox + dx * t, oy + dy * t, oz + dz * t, o);
+        if (d < d_min) { d_min = d; t_min = t; }
+        if (d < EPSILON) { hit = true; break; }
+        t += STEP_SCALE * d;
+    }
+    t = hit ? t : t_min;
+    float pix = prm[o + PIX];
+    float cover = hit ? 1.0 : clamp(1.0 - d_min / pix, 0.0, 1.0);
+    float x = ox + dx * t, y = oy + dy * t, z = oz + dz * t;
+    float nx = 0.0, ny = 0.0, nz = 0.0;
+    NORMAL_TAPS
+    float ninv = inversesqrt(nx * nx + ny * ny + nz * nz + 1e-12);
+    nx *= ninv; ny *= ninv; nz *= ninv;
+    float r, g, b, label, line;
+    shade(ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy, o, r, g, b, label, line);
+    float code = floor(label + 0.5) + (line > 0.5 ? 128.0 : 0.0);
+    out_colour = vec4(r, g, b, code / 255.0);
+    out_depth = cover >= 0.5 ? t + CAMERA_Z : 1e3;
+}
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def shader_source() -> str:
+    from .torch_backend import NORMAL_STEP, TETRAHEDRON
+
+    fields = {name: i for i, name in enumerate(pack_fields())}
+    sdf = trace_function("float sdf(float x, float y, float z, int o)", ["x", "y", "z"],
+                         scene.scene_sdf, ["return"])
+    shade_args = ["ox", "oy", "oz", "dx", "dy", "dz", "t", "cover", "nx", "ny", "nz", "sx", "sy"]
+    shade = trace_function(
+        "void shade(" + ", ".join(f"float {a}" for a in shade_args)
+        + ", int o, out float r, out float g, out float b, out float label, out float line)",
+        shade_args, scene.shade, ["r", "g", "b", "label", "line"])
+    taps = "\n".join(
+        f"    {{ float d = sdf(x + {kx:.1f} * {NORMAL_STEP}, y + {ky:.1f} * {NORMAL_STEP}, "
+        f"z + {kz:.1f} * {NORMAL_STEP}, o); nx += {kx:.1f} * d; ny += {ky:.1f} * d; nz += {kz:.1f} * d; }}"
+        for kx, ky, kz in TETRAHEDRON)
+    main = MAIN.replace("NORMAL_TAPS", taps)
+    for i in range(3):
+        for j in range(3):
+            main = main.replace(f"RT{i}{j}", str(fields[f"rt{i}{j}"]))
+    main = main.replace("PIX", str(fields["pix"]))
+    constants = "\n".join([
+        f"#define HALF {CAMERA_HALF_EXTENT:.6f}", f"#define CENTRE_Y {CAMERA_CENTRE_Y:.6f}",
+        f"#define CAMERA_Z {CAMERA_Z:.6f}", f"#define BOUND {scene.BOUND_RADIUS:.6f}",
+        f"#define STEPS {scene.MARCH_STEPS}", f"#define EPSILON {scene.HIT_EPSILON:.6f}",
+        f"#define STEP_SCALE {scene.STEP_SCALE:.6f}",
+    ])
+    header = """#version 430
+layout(std430, binding = 0) readonly buffer Faces { float prm[]; };
+uniform int u_size;
+uniform int u_tiles;
+uniform int u_count;
+uniform int u_stride;
+layout(location = 0) out vec4 out_colour;
+layout(location = 1) out float out_depth;
+"""
+    return "\n".join([header, constants, GLSL_HELPERS, sdf, shade, main])
+
+
+VERTEX = """#version 430
+void main() {
+    vec2 corner = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
+    gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
+}
+"""
+
+
+class GLRenderer:
+    """Owns the EGL context, the compiled program and one atlas framebuffer per tile size."""
+
+    def __init__(self, threads: int | None = None):
+        if threads is not None:
+            os.environ["LP_NUM_THREADS"] = str(threads)
+        import moderngl
+
+        self.moderngl = moderngl
+        self.ctx = moderngl.create_standalone_context(backend="egl")
+        renderer = self.ctx.info.get("GL_RENDERER", "")
+        self.program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=shader_source())
+        self.vao = self.ctx.vertex_array(self.program, [])
+        self.renderer = renderer
+        self._targets = {}
+
+    def _target(self, size: int):
+        if size not in self._targets:
+            tiles = max(1, ATLAS_SIDE // size)
+            side = tiles * size
+            colour = self.ctx.texture((side, side), 4, dtype="f1")
+            depth = self.ctx.texture((side, side), 1, dtype="f4")
+            fbo = self.ctx.framebuffer(color_attachments=[colour, depth])
+            self._targets[size] = (tiles, side, fbo)
+        return self._targets[size]
+
+    def render_packed(self, packed: np.ndarray, size: int) -> dict:
+        tiles, side, fbo = self._target(size)
+        per_draw = tiles * tiles
+        n, stride = packed.shape
+        rgb = np.empty((n, size, size, 3), np.uint8)
+        code = np.empty((n, size, size), np.uint8)
+        depth = np.empty((n, size, size), np.float32)
+        self.program["u_size"].value = size
+        self.program["u_tiles"].value = tiles
+        self.program["u_stride"].value = stride
+        for start in range(0, n, per_draw):
+            chunk = np.ascontiguousarray(packed[start:start + per_draw], np.float32)
+            count = len(chunk)
+            buffer = self.ctx.buffer(chunk.tobytes())
+            buffer.bind_to_storage_buffer(0)
+            self.program["u_count"].value = count
+            used_rows = -(-count // tiles)
+            fbo.use()
+            fbo.viewport = (0, 0, side, side)
+            self.vao.render(self.moderngl.TRIANGLES, vertices=3)
+            # only the tile rows in use are read (rows are counted from the bottom in GL)
+            height = used_rows * size
+            view = (0, side - height, side, height)
+            colour = np.frombuffer(fbo.read(viewport=view, components=4, attachment=0), np.uint8)
+            colour = colour.reshape(height, side, 4)[::-1]
+            z = np.frombuffer(fbo.read(viewport=view, components=1, attachment=1, dtype="f4"),
+                              np.float32).reshape(height, side)[::-1]
+            buffer.release()
+            colour = colour.reshape(used_rows, size, tiles, size, 4).transpose(0, 2, 1, 3, 4)
+            colour = colour.reshape(used_rows * tiles, size, size, 4)[:count]
+            z = z.reshape(used_rows, size, tiles, size).transpose(0, 2, 1, 3)
+            z = z.reshape(used_rows * tiles, size, size)[:count]
+            rgb[start:start + count] = colour[..., :3]
+            code[start:start + count] = colour[..., 3]
+            depth[start:start + count] = z
+        return {"rgb": rgb, "label": code & 127, "line": (code & 128) > 0, "depth": depth}
+
+
+_renderer: GLRenderer | None = None
+_failure: str | None = None
+
+
+def get_renderer(threads: int | None = None) -> GLRenderer:
+    """The process's GL renderer (created once); raises RuntimeError if EGL is unavailable."""
+    global _renderer, _failure
+    if _renderer is None:
+        if _failure is not None:
+            raise RuntimeError(_failure)
+        try:
+            _renderer = GLRenderer(threads)
+        except Exception as error:  # missing moderngl, libEGL, or a driver without GL 4.3
+            _failure = f"GL backend unavailable: {type(error).__name__}: {error}"
+            raise RuntimeError(_failure) from error
+    return _renderer
