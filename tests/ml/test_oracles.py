@@ -1,0 +1,205 @@
+"""ml.oracles: the committed oracles load and score above their floors on freshly rendered faces of
+unseen identities; the feature network's interface; loaders' inputs; a tiny train-oracle run
+that resumes exactly."""
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from ml import checkpoints
+from ml.runtime import configure_torch
+
+configure_torch(int(os.environ.get("FACELAB_TORCH_THREADS", "1")))
+
+# Floors (held-out renders of identities no oracle trained on; the report shows the full table).
+MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.85
+STYLE_ACCURACY_FLOOR = 0.7
+VERIFICATION_FLOOR = 0.8
+FRESH_SEED = 20_240_611  # no training / validation / report set uses it
+
+
+def _fast_renderer_or_skip():
+    """Fresh renders at 128 px need the GL renderer (or FaceWorld's fast backend) to stay quick."""
+    try:
+        from ml.data.world import FaceWorld  # noqa: F401
+
+        return
+    except ImportError:
+        pass
+    try:
+        from ml.data.world.gl_backend import get_renderer
+
+        get_renderer(1)
+    except (ImportError, RuntimeError) as error:
+        pytest.skip(f"no fast renderer for fresh faces: {error}")
+
+
+@pytest.fixture(scope="module")
+def fresh_faces():
+    _fast_renderer_or_skip()
+    from ml.oracles.report import render_ladder
+
+    return render_ladder(16, FRESH_SEED, size=128, cache_dir=None)  # 16 people x 6 views
+
+
+# --- the committed oracles ------------------------------------------------------------------------
+
+def test_committed_oracles_have_small_checkpoints_and_manifests():
+    from ml.oracles.loaders import WEIGHTS_DIR
+
+    for role in ("attributes", "identity-loss", "identity-eval"):
+        directory = WEIGHTS_DIR / role
+        manifest = checkpoints.read_manifest(directory)
+        assert manifest.method == f"oracle-{role}"
+        assert (directory / checkpoints.WEIGHTS_FILE).stat().st_size <= 3 * 2**20
+        assert not (directory / checkpoints.TRAINING_STATE_FILE).exists()
+        assert manifest.data_fingerprint and manifest.steps > 0
+        if role != "attributes":
+            assert 0.0 < manifest.metrics["threshold"] < 1.0
+
+
+def test_attribute_oracle_scores_fresh_faces(fresh_faces):
+    from ml.oracles import load_attribute_oracle
+    from ml.oracles.data import world_attributes
+
+    oracle = load_attribute_oracle()
+    assert oracle.attribute_names == list(world_attributes())
+    predicted = oracle.predict(fresh_faces.images)
+    accuracy = (predicted["attributes"] == fresh_faces.attributes).mean(0)
+    assert accuracy.mean() >= MEAN_ATTRIBUTE_ACCURACY_FLOOR, dict(zip(oracle.attribute_names, accuracy.round(2)))
+    for key in ("Bangs", "Eyeglasses"):
+        shown = fresh_faces.styles[key] >= 0
+        if shown.sum() >= 5:
+            hits = predicted["styles"][key][shown] == fresh_faces.styles[key][shown]
+            assert hits.mean() >= STYLE_ACCURACY_FLOOR, (key, hits.mean())
+    # intensities follow the truth (what slider evaluations rank by)
+    correlation = np.corrcoef(predicted["intensities"].ravel(), fresh_faces.intensities.ravel())[0, 1]
+    assert correlation > 0.8
+
+
+@pytest.mark.parametrize("role", ["loss", "eval"])
+def test_identity_oracles_verify_across_pose(fresh_faces, role):
+    from ml.oracles import load_identity_oracle
+    from ml.oracles.metrics import frontal_to_yaw_report
+
+    oracle = load_identity_oracle(role)
+    table = frontal_to_yaw_report(oracle.network, fresh_faces, oracle.threshold)
+    assert set(table) == {"15", "30", "45", "60", "75"}
+    pairs = sum(value["pairs"] for value in table.values())
+    accuracy = sum(value["accuracy"] * value["pairs"] for value in table.values()) / pairs
+    assert accuracy >= VERIFICATION_FLOOR, table
+
+
+def test_loaders_take_numpy_or_tensors_at_64_or_128(fresh_faces):
+    from ml.oracles import identity_similarity, load_identity_oracle
+    from ml.training.data import images_to_tensor
+
+    oracle = load_identity_oracle("eval")
+    images = fresh_faces.images[:4]
+    from_numpy = oracle.embed(images)
+    from_tensor = oracle.embed(images_to_tensor(images))
+    assert torch.allclose(from_numpy, from_tensor, atol=1e-5)
+    assert torch.allclose(from_numpy.norm(dim=1), torch.ones(4), atol=1e-4)
+    assert oracle.embed(images[0]).shape == (1, from_numpy.shape[1])  # one H x W x 3 face
+    small = torch.nn.functional.interpolate(images_to_tensor(images), size=64, mode="area")
+    assert oracle.embed(small).shape == from_numpy.shape
+    same = identity_similarity(images, images)
+    assert np.allclose(same, 1.0, atol=1e-4)
+
+
+def test_identity_loss_oracle_passes_gradients_and_stays_frozen():
+    from ml.oracles import load_identity_oracle
+
+    oracle = load_identity_oracle("loss")
+    oracle.train()  # a method's trainer may call .train() on everything it holds
+    assert not oracle.network.training
+    image = torch.zeros(2, 3, 128, 128, requires_grad=True)
+    (1 - oracle.similarity(image, torch.rand(2, 3, 128, 128) * 2 - 1)).sum().backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
+    assert all(parameter.grad is None for parameter in oracle.parameters())
+
+
+# --- the feature network --------------------------------------------------------------------------
+
+def test_feature_network_returns_maps_shallow_to_deep():
+    from ml.oracles.features import load_feature_network
+
+    network = load_feature_network()
+    images = torch.rand(2, 3, 128, 128) * 2 - 1
+    maps = network(images)
+    assert isinstance(maps, list) and len(maps) >= 3
+    assert [m.shape[-1] for m in maps] == [32, 16, 8, 4]
+    assert all(m.shape[0] == 2 for m in maps)
+    assert [m.shape[-1] for m in network(images[:, :, ::2, ::2])] == [16, 8, 4, 2]  # 64 px faces too
+    assert not any(parameter.requires_grad for parameter in network.parameters())
+    network.train()
+    assert not network.training
+    again = network(images)
+    assert all(torch.equal(a, b) for a, b in zip(maps, again))  # frozen and deterministic
+
+
+def test_feature_network_homointerp_adapter_uses_it():
+    from ml.methods.homointerp.networks import build_feature_network
+
+    network = build_feature_network("oracle")
+    assert len(network(torch.zeros(1, 3, 64, 64))) >= 3
+
+
+def test_missing_checkpoint_says_how_to_train_it(tmp_path):
+    from ml.oracles import OracleMissingError, load_attribute_oracle
+    from ml.oracles.features import load_feature_network
+
+    with pytest.raises(OracleMissingError, match="train-oracle identity-loss"):
+        load_feature_network(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="train-oracle attributes"):
+        load_attribute_oracle(tmp_path / "nowhere")
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+def test_best_threshold_separates_pairs():
+    from ml.oracles.metrics import best_threshold, verification_pairs
+
+    threshold, accuracy = best_threshold(np.array([0.1, 0.2, 0.7, 0.9]), np.array([False, False, True, True]))
+    assert accuracy == 1.0 and 0.2 < threshold < 0.7
+    first, second, same = verification_pairs(np.array([1, 1, 2, 2, 3]))
+    identity = np.array([1, 1, 2, 2, 3])
+    assert np.array_equal(identity[first] == identity[second], same)
+    assert same.sum() == 4 and (~same).sum() == 5
+
+
+# --- the train-oracle command ---------------------------------------------------------------------
+
+def _tiny_args(tmp_path, role, steps):
+    return argparse.Namespace(role=role, preset="tiny", steps=steps, set=[], runs=str(tmp_path / "runs"),
+                              export_root=str(tmp_path / "weights"), no_export=False, cache=str(tmp_path / "cache"),
+                              device="cpu", threads=1, no_progress=True)
+
+
+@pytest.mark.parametrize("role", ["attributes", "identity-loss"])
+def test_tiny_train_oracle_runs_resumes_exactly_and_exports(tmp_path, role):
+    _fast_renderer_or_skip()
+    from ml.oracles import cli
+    from ml.oracles.loaders import load_oracle_network
+
+    straight = tmp_path / "straight"
+    assert cli.run(_tiny_args(straight, role, 4)) == 0
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "cache").symlink_to(straight / "cache")  # the same rendered faces
+    assert cli.run(_tiny_args(resumed, role, 2)) == 0
+    assert cli.run(_tiny_args(resumed, role, 4)) == 0
+    run_name = f"{role}-tiny"
+    a = checkpoints.load_checkpoint(straight / "runs" / run_name).weights
+    b = checkpoints.load_checkpoint(resumed / "runs" / run_name).weights
+    assert a.keys() == b.keys()
+    for network in a:
+        for key in a[network]:
+            assert torch.equal(a[network][key], b[network][key]), (network, key)
+    network, manifest = load_oracle_network(role, straight / "weights" / role)
+    assert manifest.steps == 4 and "val_faces" in manifest.metrics
+    assert "head" not in checkpoints.load_weights(straight / "weights" / role / checkpoints.WEIGHTS_FILE)
