@@ -54,7 +54,7 @@ void main() {
     ivec2 frag = ivec2(gl_FragCoord.xy);
     int tx = frag.x / u_size;
     int ty = frag.y / u_size;
-    int face = (u_tiles - 1 - ty) * u_tiles + tx;
+    int face = (u_rows - 1 - ty) * u_cols + tx;
     if (face >= u_count) { out_colour = vec4(0.0); out_depth = 1e3; return; }
     int o = face * u_stride;
     float px = float(frag.x - tx * u_size) + 0.5;
@@ -125,7 +125,8 @@ def shader_source() -> str:
     header = """#version 430
 layout(std430, binding = 0) readonly buffer Faces { float prm[]; };
 uniform int u_size;
-uniform int u_tiles;
+uniform int u_cols;
+uniform int u_rows;
 uniform int u_count;
 uniform int u_stride;
 layout(location = 0) out vec4 out_colour;
@@ -176,30 +177,32 @@ class GLRenderer:
         code = np.empty((n, size, size), np.uint8)
         depth = np.empty((n, size, size), np.float32)
         self.program["u_size"].value = size
-        self.program["u_tiles"].value = tiles
         self.program["u_stride"].value = stride
         for start in range(0, n, per_draw):
             chunk = np.ascontiguousarray(packed[start:start + per_draw], np.float32)
             count = len(chunk)
+            # draw only the tiles in use: llvmpipe runs the whole shader for every fragment drawn
+            cols = min(tiles, count)
+            rows = -(-count // cols)
+            width, height = cols * size, rows * size
             buffer = self.ctx.buffer(chunk.tobytes())
             buffer.bind_to_storage_buffer(0)
+            self.program["u_cols"].value = cols
+            self.program["u_rows"].value = rows
             self.program["u_count"].value = count
-            used_rows = -(-count // tiles)
             fbo.use()
-            fbo.viewport = (0, 0, side, side)
+            fbo.viewport = (0, 0, width, height)
             self.vao.render(self.moderngl.TRIANGLES, vertices=3)
-            # only the tile rows in use are read (rows are counted from the bottom in GL)
-            height = used_rows * size
-            view = (0, side - height, side, height)
+            view = (0, 0, width, height)
             colour = np.frombuffer(fbo.read(viewport=view, components=4, attachment=0), np.uint8)
-            colour = colour.reshape(height, side, 4)[::-1]
+            colour = colour.reshape(height, width, 4)[::-1]
             z = np.frombuffer(fbo.read(viewport=view, components=1, attachment=1, dtype="f4"),
-                              np.float32).reshape(height, side)[::-1]
+                              np.float32).reshape(height, width)[::-1]
             buffer.release()
-            colour = colour.reshape(used_rows, size, tiles, size, 4).transpose(0, 2, 1, 3, 4)
-            colour = colour.reshape(used_rows * tiles, size, size, 4)[:count]
-            z = z.reshape(used_rows, size, tiles, size).transpose(0, 2, 1, 3)
-            z = z.reshape(used_rows * tiles, size, size)[:count]
+            colour = colour.reshape(rows, size, cols, size, 4).transpose(0, 2, 1, 3, 4)
+            colour = colour.reshape(rows * cols, size, size, 4)[:count]
+            z = z.reshape(rows, size, cols, size).transpose(0, 2, 1, 3)
+            z = z.reshape(rows * cols, size, size)[:count]
             rgb[start:start + count] = colour[..., :3]
             code[start:start + count] = colour[..., 3]
             depth[start:start + count] = z

@@ -37,8 +37,8 @@ FRAME_WIDTHS = np.array([0.014, 0.02, 0.042, 0.022], np.float32)
 
 
 def effect(intensity: np.ndarray) -> np.ndarray:
-    """How strongly an attribute shows: absent intensities (< 0.25) show nothing."""
-    return np.clip((intensity - 0.25) / 0.6, 0.0, 1.0)
+    """How strongly an attribute shows: absent intensities (< 0.3, as sampled) show nothing."""
+    return np.clip((intensity - 0.3) / 0.55, 0.0, 1.0)
 
 
 def hsv(h, s, v):
