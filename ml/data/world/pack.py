@@ -136,8 +136,8 @@ def derive(params: FaceParams, size: int) -> dict:
     q["ridge_z"] = (_front_z(np.zeros(n), q["ridge_y"], ellipsoids) + q["ridge_r"]
                     - 0.015 * (1 + s["brow_ridge"]) - 0.02 * male)
     q["brow_gap"] = 0.14 + 0.025 * s["brow_height"] - 0.015 * male
-    q["brow_len"] = 0.16 + 0.02 * s["brow_length"] + 0.01 * male
-    q["brow_th"] = (0.018 + 0.014 * e["Bushy_Eyebrows"] + 0.007 * male) * boost ** 0.5
+    q["brow_len"] = 0.16 + 0.02 * s["brow_length"] + 0.01 * male + 0.025 * e["Bushy_Eyebrows"]
+    q["brow_th"] = (0.017 + 0.022 * e["Bushy_Eyebrows"] + 0.006 * male) * boost ** 0.5
     q["bushy"] = e["Bushy_Eyebrows"]
     q["brow_arch"] = 0.015 + 0.05 * e["Arched_Eyebrows"] * boost ** 0.5
     q["brow_peak"] = 0.1 + 0.3 * e["Arched_Eyebrows"]
@@ -182,7 +182,8 @@ def derive(params: FaceParams, size: int) -> dict:
     q["bald"] = bald
     q["hair_th"] = (0.065 + 0.03 * s["hair_volume"]) * (1.0 - 0.75 * bald)
     q["hair_vol"] = (0.05 + 0.05 * s["hair_volume"]) * (1.0 - bald)
-    q["hair_lobe"] = np.full(n, 0.016)
+    # straight hair hangs sleek and even; other hair falls in clumps
+    q["hair_lobe"] = 0.022 * (1.0 - e["Straight_Hair"])
     q["hair_phase"] = s["hair_phase"] * 6.283
     q["hair_len"] = s["hair_length"] * (1.0 - bald)
     q["hairline"] = q["eye_y"] + 0.5 + 0.04 * s["hairline"]

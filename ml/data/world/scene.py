@@ -308,13 +308,13 @@ def facial_hair(m, q, x, y, z, fw, rgb):
     # full beard: below a line from the sideburns to under the nose, down onto the jaw
     upper_edge = m.mix(q.mouth_y + 0.05, q.eye_y - 0.12, m.smoothstep(0.18, 0.55, ax))
     beard_region = m.max(y - upper_edge, -lips)
-    beard_region = m.max(beard_region, -0.2 - z)  # stays on the face, not the neck back
+    beard_region = m.max(beard_region, z - 0.15)  # stays on the face and jaw, not the nape
     beard = coverage(m, beard_region, fw * 2.0) * q.beard
     # goatee: a patch on the chin joined to the corners of the mouth
     goatee_region = m.max(length2(m, x / (w * 0.85), (y - q.mouth_y + 0.16) / 0.2) - 1.0, -lips)
     beard = m.max(beard, coverage(m, goatee_region * 0.2, fw) * q.goatee)
     # mustache: over the upper lip, drooping at the corners
-    mtop = q.nose_tip_y - 0.06
+    mtop = q.nose_tip_y - 0.035
     mlow = top + 0.004 - 0.03 * sq(m.clamp(x / w, -1.2, 1.2))
     must_region = m.max(m.max(y - mtop, mlow - y), ax - w - 0.03)
     beard = m.max(beard, coverage(m, must_region, fw) * q.mustache)
@@ -375,10 +375,10 @@ def paint_eyes(m, q, x, y, fw, lw, rgb, label, line):
     for side, name in ((-1.0, "r_brow"), (1.0, "l_brow")):
         dx, t, centre = brow_curve(m, q, x, side)
         taper = 1.0 - 0.5 * m.smoothstep(-0.2, 1.0, t)
-        thick = q.brow_th * taper * (1.0 + 0.15 * q.bushy * m.sin(dx * 110.0))
+        thick = q.brow_th * taper * (1.0 + 0.2 * q.bushy * m.sin(dx * 110.0))
         f = m.max(m.abs(y - centre) - thick, m.abs(dx - 0.02) - q.brow_len)
         cov = coverage(m, f, fw)
-        rgb = over(m, rgb, (q.brow_r, q.brow_g, q.brow_b), cov * 0.92)
+        rgb = over(m, rgb, (q.brow_r, q.brow_g, q.brow_b), cov * (0.85 + 0.15 * q.bushy))
         label = m.select(m.step(0.5, cov), SEG[name], label)
     return tuple(rgb), label, line
 
@@ -397,9 +397,8 @@ def paint_mouth(m, q, x, y, fw, lw, rgb, label, line):
     rgb = over(m, rgb, lip_rgb, up_cov)
     rgb = over(m, rgb, tuple(c * 1.08 for c in lip_rgb), low_cov)
     teeth = m.step(centre + opening * 0.1 - 0.012 * q.teeth_low, y) * m.step(ax, w * 0.75)
-    inner = m.mix(0.25, 0.92, teeth)
-    rgb = over(m, rgb, (inner * 0.55 + 0.0 * teeth, inner * 0.22 + 0.6 * teeth * inner, inner * 0.22
-                        + 0.55 * teeth * inner), hole_cov)
+    inner = (m.mix(0.28, 0.93, teeth), m.mix(0.07, 0.9, teeth), m.mix(0.08, 0.84, teeth))
+    rgb = over(m, rgb, inner, hole_cov)
     seam = m.max(m.abs(y - centre) - lw * 0.5, edge + 0.01)
     seam_cov = coverage(m, seam, fw) * (1.0 - hole_cov)
     rgb = over(m, rgb, (0.25, 0.08, 0.08), seam_cov * 0.8)
