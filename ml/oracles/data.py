@@ -121,6 +121,36 @@ def render_params(params, size: int, backend: str = "auto") -> FaceSet:
                    params.identity.astype(np.int64), params.pose.astype(np.float32))
 
 
+def _load_triton_before_gl() -> None:
+    """torch._dynamo (imported lazily by optimizers) loads triton, which bundles its own LLVM and
+    segfaults when it is loaded after Mesa's llvmpipe. Loading it before any GL context is safe."""
+    try:
+        from torch.utils._triton import has_triton_package
+
+        has_triton_package()  # imports triton when it is installed
+    except ImportError:
+        pass
+
+
+def fast_renderer_available() -> bool:
+    """Whether faces render quickly here (FaceWorld, or the GL backend), not only with the slow
+    torch reference renderer."""
+    _load_triton_before_gl()
+    try:
+        from ml.data.world import FaceWorld  # noqa: F401
+
+        return True
+    except ImportError:
+        pass
+    try:
+        from ml.data.world.gl_backend import get_renderer
+
+        get_renderer(1)
+        return True
+    except (ImportError, RuntimeError):
+        return False
+
+
 def sample_views(identities: int, views: int, seed: int, correlation: float = 1.0):
     """`views` draws of each of `identities` people (people come from `seed`, shuffled order)."""
     from ml.data.world.sampler import identity_ids, sample_faces

@@ -24,18 +24,10 @@ FRESH_SEED = 20_240_611  # no training / validation / report set uses it
 
 def _fast_renderer_or_skip():
     """Fresh renders at 128 px need the GL renderer (or FaceWorld's fast backend) to stay quick."""
-    try:
-        from ml.data.world import FaceWorld  # noqa: F401
+    from ml.oracles.data import fast_renderer_available
 
-        return
-    except ImportError:
-        pass
-    try:
-        from ml.data.world.gl_backend import get_renderer
-
-        get_renderer(1)
-    except (ImportError, RuntimeError) as error:
-        pytest.skip(f"no fast renderer for fresh faces: {error}")
+    if not fast_renderer_available():
+        pytest.skip("no fast renderer for fresh faces (GL backend unavailable)")
 
 
 @pytest.fixture(scope="module")
