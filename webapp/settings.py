@@ -89,7 +89,9 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # Small capacity and expiry: a stale preview frame is worth dropping, not queueing.
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 100, "expiry": 10,
+            # redis-py 8 reads with a 5 s socket timeout by default, the same as channels-redis's
+            # blocking pop: under load the read timed out first and killed the consumer.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 100, "expiry": 10,
                        "prefix": os.environ.get("FACELAB_CHANNEL_PREFIX", "facelab")},
         }
     }
@@ -178,7 +180,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("FACELAB_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": os.environ.get("FACELAB_LOG_LEVEL", "INFO").upper()},
 }
 # Seconds after which an unstarted preview task is dropped by the worker (it is stale by then).
 FACELAB_PREVIEW_EXPIRES = envint("FACELAB_PREVIEW_EXPIRES", 5)
