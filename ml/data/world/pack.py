@@ -139,8 +139,8 @@ def derive(params: FaceParams, size: int) -> dict:
     q["brow_len"] = 0.16 + 0.02 * s["brow_length"] + 0.01 * male + 0.025 * e["Bushy_Eyebrows"]
     q["brow_th"] = (0.017 + 0.022 * e["Bushy_Eyebrows"] + 0.006 * male) * boost ** 0.5
     q["bushy"] = e["Bushy_Eyebrows"]
-    q["brow_arch"] = 0.015 + 0.05 * e["Arched_Eyebrows"] * boost ** 0.5
-    q["brow_peak"] = 0.1 + 0.3 * e["Arched_Eyebrows"]
+    q["brow_arch"] = 0.012 + 0.07 * e["Arched_Eyebrows"] * boost ** 0.5
+    q["brow_peak"] = 0.1 + 0.35 * e["Arched_Eyebrows"]
     q["brow_tilt"] = 0.03 * s["brow_tilt"]
 
     # nose
@@ -158,8 +158,8 @@ def derive(params: FaceParams, size: int) -> dict:
     smile, mouth_open = e["Smiling"], e["Mouth_Slightly_Open"]
     big_lips = e["Big_Lips"]
     q["mouth_y"] = q["nose_tip_y"] - 0.19 - 0.03 * s["mouth_height"]
-    q["mouth_w"] = 0.175 + 0.02 * s["mouth_width"] + 0.035 * smile + 0.015 * big_lips
-    q["lip_u"] = (0.03 + 0.007 * s["lip_thickness"] + 0.025 * big_lips - 0.006 * male) * boost ** 0.4
+    q["mouth_w"] = 0.175 + 0.02 * s["mouth_width"] + 0.04 * smile + 0.025 * big_lips
+    q["lip_u"] = (0.034 + 0.007 * s["lip_thickness"] + 0.035 * big_lips - 0.006 * male) * boost ** 0.4
     q["lip_l"] = q["lip_u"] * 1.25
     q["lip_rad"] = 0.05 + 0.025 * big_lips
     q["lip_z"] = _front_z(np.zeros(n), q["mouth_y"], ellipsoids) + q["lip_rad"] - 0.025
@@ -218,7 +218,7 @@ def derive(params: FaceParams, size: int) -> dict:
     iris = IRIS_COLOURS[np.clip((s["iris_hue"] * len(IRIS_COLOURS)).astype(int), 0, len(IRIS_COLOURS) - 1)]
     lips = skin * np.array([0.88, 0.58, 0.58])
     lipstick = LIPSTICK_COLOURS[params.styles["Wearing_Lipstick"] % len(LIPSTICK_COLOURS)]
-    lips = lips + (lipstick - lips) * (0.9 * e["Wearing_Lipstick"])[:, None]
+    lips = lips + (lipstick - lips) * (0.95 * e["Wearing_Lipstick"])[:, None]
     shadow = SHADOW_COLOURS[params.styles["Heavy_Makeup"] % len(SHADOW_COLOURS)]
     for prefix, rgb in (("skin", skin), ("hair", hair), ("beard", beard_colour), ("brow", brow),
                         ("lip", lips), ("shadow", shadow)):
@@ -230,6 +230,7 @@ def derive(params: FaceParams, size: int) -> dict:
     # grooming and skin details
     q["beard"] = effect(1.0 - raw["No_Beard"])
     q["mustache"], q["goatee"] = e["Mustache"], e["Goatee"]
+    q["stubble"] = male * (1.0 - q["beard"])
     q["makeup"] = e["Heavy_Makeup"]
     q["blush"] = 0.45 * e["Heavy_Makeup"]
     q["liner"] = e["Heavy_Makeup"] + 0.3 * (1.0 - male)
@@ -240,7 +241,7 @@ def derive(params: FaceParams, size: int) -> dict:
     # glasses: an elliptic cylinder around the head at eye height, a little in front of it
     gap = 0.1
     across = np.sqrt(np.clip(1 - ((q["eye_y"] - q["cr_cy"]) / q["cr_y"]) ** 2, 0.05, None))
-    q["g_a"] = q["cr_x"] * across + gap
+    q["g_a"] = q["cr_x"] * across + gap * 0.5  # the temples hug the head
     q["g_b"] = q["cr_z"] * across + gap
     q["g_cz"] = q["cr_cz"]
     q["g_ue"] = q["g_a"] * np.arcsin(np.clip(q["eye_x"] / q["g_a"], -1, 1))

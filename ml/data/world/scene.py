@@ -93,7 +93,7 @@ def head_sdf(m, q, x, y, z):
     jaw = ellipsoid(m, x, y - q.jaw_cy, z - q.jaw_cz, q.jaw_w, q.jaw_h, q.jaw_d)
     head = smin(m, cranium, jaw, 0.22)
     chin = ellipsoid(m, x, y - q.chin_y, z - q.chin_z, q.chin_w, q.chin_r, q.chin_r)
-    head = smin(m, head, chin, 0.12)
+    head = smin(m, head, chin, 0.18)
     ax = m.abs(x)
     cheek = length3(m, ax - q.cheek_x, y - q.cheek_y, z - q.cheek_z) - q.cheek_r
     head = smin(m, head, cheek, 0.14)
@@ -140,10 +140,10 @@ def hairline(m, q, x, ax, at):
                       m.select(m.step(2.5, style), curtain, thin), swept), full)
     front = m.mix(natural, m.min(fringe, natural), q.bangs)
     # sideburns: the hair at the temple comes down in front of the ear
-    side = q.eye_y + 0.12 - q.sideburns * 0.32 * (1.0 - m.smoothstep(1.2, 1.42, at))
+    side = q.eye_y + 0.14 - q.sideburns * 0.32 * (1.0 - m.smoothstep(1.3, 1.45, at))
     back = q.eye_y - 0.6
-    line = m.mix(front, side, m.smoothstep(0.7, 1.05, at))
-    return m.mix(line, back, m.smoothstep(1.45, 1.85, at))
+    line = m.mix(front, side, m.smoothstep(0.95, 1.3, at))
+    return m.mix(line, back, m.smoothstep(1.6, 1.95, at))
 
 
 def hair_sdf(m, q, x, y, z):
@@ -165,11 +165,11 @@ def hair_sdf(m, q, x, y, z):
     # long hair: a curtain behind the face plane, down toward the shoulders
     bottom = q.eye_y - 0.3 - 1.1 * q.hair_len + 0.05 * m.sin(x * 16.0 + q.hair_phase)
     flare = 1.0 + 0.1 * q.hair_len * m.smoothstep(0.0, -1.0, y)
-    ex = (q.cr_x + q.hair_th + 0.03) * flare
+    ex = (q.cr_x + q.hair_th + 0.01) * flare
     ez = q.cr_z + q.hair_th
     wave = q.wavy * 0.03 * m.sin(y * 12.0 + x * 4.0)
     tube = (m.sqrt(sq(x / ex) + sq((z - q.cr_cz) / ez)) - 1.0) * 0.8 - wave
-    front_cut = 0.08 - 0.28 * m.smoothstep(0.45, 0.85, ax)
+    front_cut = 0.12 - 0.2 * m.smoothstep(0.5, 0.9, ax) + 0.04 * m.sin(y * 9.0 + q.hair_phase)
     curtain = m.max(m.max(tube, bottom - y), m.max(front_cut - z, y - q.eye_y - 0.2))
     curtain = curtain + m.step(q.hair_len, 0.04) * 5.0
     return smin(m, hair, curtain, 0.08)
@@ -306,9 +306,9 @@ def facial_hair(m, q, x, y, z, fw, rgb):
     grain = 0.65 + 0.35 * m.sin(x * 140.0 + m.sin(y * 60.0) * 2.0) * m.sin(y * 120.0) \
         * m.clamp(2.0 - fw * 60.0, 0.0, 1.0)
     # full beard: below a line from the sideburns to under the nose, down onto the jaw
-    upper_edge = m.mix(q.mouth_y + 0.05, q.eye_y - 0.12, m.smoothstep(0.18, 0.55, ax))
+    upper_edge = m.mix(q.mouth_y + 0.05, q.ear_y - 0.06, m.smoothstep(0.22, 0.62, ax))
     beard_region = m.max(y - upper_edge, -lips)
-    beard_region = m.max(beard_region, z - 0.15)  # stays on the face and jaw, not the nape
+    beard_region = m.max(beard_region, z - 0.06)  # stays on the face and jaw, not the nape
     beard = coverage(m, beard_region, fw * 2.0) * q.beard
     # goatee: a patch on the chin joined to the corners of the mouth
     goatee_region = m.max(length2(m, x / (w * 0.85), (y - q.mouth_y + 0.16) / 0.2) - 1.0, -lips)
@@ -318,6 +318,9 @@ def facial_hair(m, q, x, y, z, fw, rgb):
     mlow = top + 0.004 - 0.03 * sq(m.clamp(x / w, -1.2, 1.2))
     must_region = m.max(m.max(y - mtop, mlow - y), ax - w - 0.03)
     beard = m.max(beard, coverage(m, must_region, fw) * q.mustache)
+    # a shaved man's jaw keeps a faint shadow
+    stubble = coverage(m, beard_region, fw * 4.0) * q.stubble
+    rgb = tuple(c * (1.0 - 0.15 * stubble) for c in rgb)
     tone = tuple(c * grain for c in (q.beard_r, q.beard_g, q.beard_b))
     return over(m, rgb, tone, m.clamp(beard * 0.95, 0.0, 1.0)), beard
 
@@ -332,7 +335,7 @@ def paint_face(m, q, x, y, z, fw):
     details = q.makeup + q.age + q.bags + q.smile + q.chubby
     *rgb, line = m.branch(m.step(0.01, details), lambda: flat(skin_paint(m, q, x, y, z, fw, rgb)),
                           (*rgb, 0.0 * x))
-    any_hair = q.beard + q.goatee + q.mustache
+    any_hair = q.beard + q.goatee + q.mustache + q.stubble
     *rgb, beard = m.branch(m.step(0.01, any_hair), lambda: flat(facial_hair(m, q, x, y, z, fw, rgb)),
                            (*rgb, 0.0 * x))
     rgb = tuple(rgb)
@@ -414,7 +417,8 @@ def paint_hair(m, q, x, y, z, fw):
     wave = m.sin(y * 15.0 + theta * 5.0) * q.wavy * 1.5
     period = 0.09
     fade = m.clamp(period / fw - 1.5, 0.0, 1.0)
-    strands = 1.0 + (0.14 + 0.1 * q.straight) * fade * m.sin(theta * 70.0 + wave)
+    strands = 1.0 + (0.07 + 0.06 * q.straight) * fade * m.sin(theta * 70.0 + wave) \
+        + 0.05 * fade * m.sin(theta * 23.0 + wave * 0.5 + q.hair_phase)
     part_cov = coverage(m, m.abs(x - q.hair_part) - 0.012, fw) * m.step(q.hairline + 0.12, y) * m.step(z, 0.2) \
         * (1.0 - q.bangs_part_off)
     shade = strands * (1.0 - 0.45 * part_cov)
@@ -454,7 +458,7 @@ def glasses_shape(m, q, u, v, fw):
     frame_w = m.max(q.g_frame, fw * 0.9)
     frame = m.abs(lens) - frame_w * 0.5
     bridge = m.max(m.abs(lv - 0.035) - frame_w * 0.5, au - q.g_ue + 0.1)
-    temple = m.max(m.abs(lv - 0.045) - frame_w * 0.6, m.max(q.g_ue + 0.1 - au, au - q.g_a * 1.75))
+    temple = m.max(m.abs(lv - 0.045) - frame_w * 0.6, m.max(q.g_ue + 0.1 - au, au - q.g_a * 1.45))
     frame = m.min(frame, m.min(bridge, temple))
     return coverage(m, frame, fw), coverage(m, lens, fw)
 
