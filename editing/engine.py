@@ -283,7 +283,7 @@ def smoke_frame(seq: int, strength: float, quality: int = 80) -> bytes:
 
 
 # --------------------------------------------------------------------------- synthetic exemplars
-def synthetic_exemplars(size: int = 256, per_style: int = 2, seed: int = 2024) -> list[dict]:
+def synthetic_exemplars(size: int = 128, per_style: int = 2, seed: int = 2024) -> list[dict]:
     """Aligned synthetic faces showing each attribute (and each style where the attribute has kinds)."""
     from ml.data.exemplars import render_exemplars
 
