@@ -1,0 +1,142 @@
+// Widgets from a method's controls schema (ml/controls.py): slider, exemplar, choice, toggle.
+// Nothing here knows any method: every control comes from the schema the model version carries.
+(function () {
+  "use strict";
+  const { el, label } = window.FaceLab;
+
+  function typeNames(spec) {
+    const kind = spec.type || "number";
+    return Array.isArray(kind) ? kind : [kind];
+  }
+
+  // The widget a control is drawn with: the schema's own, else one that fits its type.
+  function widgetOf(spec) {
+    if (spec.widget) return spec.widget;
+    if (spec.enum) return "choice";
+    const kinds = typeNames(spec);
+    if (kinds.includes("boolean")) return "toggle";
+    if (kinds.includes("number") || kinds.includes("integer")) return "slider";
+    return "text";
+  }
+
+  function defaults(schema) {
+    const values = {};
+    for (const [name, spec] of Object.entries(schema.properties || {})) {
+      values[name] = spec.default === undefined ? null : spec.default;
+    }
+    return values;
+  }
+
+  function decimals(step) {
+    const text = String(step || 0.01);
+    return text.includes(".") ? Math.min(4, text.split(".")[1].length) : 0;
+  }
+
+  function format(spec, value) {
+    if (value === null || value === undefined) return "none";
+    const widget = widgetOf(spec);
+    if (widget === "slider" && typeof value === "number") return value.toFixed(decimals(spec.step));
+    if (widget === "toggle") return value ? "on" : "off";
+    if (widget === "choice") return label(value);
+    if (widget === "exemplar") return `exemplar ${String(value).slice(0, 8)}`;
+    return String(value);
+  }
+
+  function titleOf(name, spec) {
+    return spec.title || label(name);
+  }
+
+  // Builds the form; returns {set(values)} to show other values (undo, redo, reset) without events.
+  function build(form, schema, values, handlers) {
+    const setters = {};
+    const rows = [];
+    let index = 0;
+    for (const [name, spec] of Object.entries(schema.properties || {})) {
+      const id = `control-${index++}`;
+      const widget = widgetOf(spec);
+      const help = spec.description ? el("span", { class: "help", id: `${id}-help` }, spec.description) : null;
+      const described = help ? `${id}-help` : null;
+      let row;
+      if (widget === "slider") {
+        const integer = typeNames(spec).includes("integer");
+        const min = spec.minimum ?? 0;
+        const max = spec.maximum ?? 1;
+        const step = spec.step ?? (integer ? 1 : (max - min) / 100);
+        const output = el("output", { for: id, class: "control-value" });
+        const input = el("input", { type: "range", id, name, min, max, step, "aria-describedby": described,
+          dataset: { testid: `control-${name}`, widget } });
+        const read = () => (integer ? parseInt(input.value, 10) : Number(input.value));
+        setters[name] = (value) => {
+          input.value = value ?? spec.default ?? min;
+          output.textContent = format(spec, read());
+        };
+        input.addEventListener("input", () => { output.textContent = format(spec, read()); handlers.onInput(name, read()); });
+        input.addEventListener("change", () => handlers.onCommit(name, read()));
+        input.addEventListener("dblclick", () => {
+          if (spec.default === undefined) return;
+          setters[name](spec.default);
+          handlers.onCommit(name, read());
+        });
+        row = el("div", { class: "control control-slider" },
+          el("div", { class: "control-label" }, el("label", { for: id }, titleOf(name, spec)), output),
+          input, help);
+      } else if (widget === "choice") {
+        const select = el("select", { id, name, "aria-describedby": described, dataset: { testid: `control-${name}`, widget } },
+          (spec.enum || []).map((option) => el("option", { value: JSON.stringify(option) }, label(option))));
+        setters[name] = (value) => { select.value = JSON.stringify(value ?? spec.default); };
+        select.addEventListener("change", () => handlers.onCommit(name, JSON.parse(select.value)));
+        row = el("div", { class: "control control-choice" }, el("label", { for: id }, titleOf(name, spec)), select, help);
+      } else if (widget === "toggle") {
+        const box = el("input", { type: "checkbox", id, name, role: "switch", "aria-describedby": described,
+          dataset: { testid: `control-${name}`, widget } });
+        setters[name] = (value) => { box.checked = Boolean(value); };
+        box.addEventListener("change", () => handlers.onCommit(name, box.checked));
+        row = el("div", { class: "control control-toggle" }, el("label", { for: id }, box, " ", titleOf(name, spec)), help);
+      } else if (widget === "exemplar") {
+        const thumb = el("img", { class: "exemplar-thumb", alt: "" });
+        const text = el("span", { class: "exemplar-text" });
+        const button = el("button", { type: "button", id, class: "exemplar-button", "aria-describedby": described,
+          dataset: { testid: `control-${name}`, widget } }, thumb, text);
+        const clear = el("button", { type: "button", class: "secondary small", "aria-label": `No ${titleOf(name, spec)}`,
+          title: "none" }, "✕");
+        let current = null;
+        setters[name] = (value) => {
+          current = value ?? null;
+          button.dataset.value = current || "";
+          thumb.hidden = !current;
+          if (current) thumb.src = `/api/exemplars/${encodeURIComponent(current)}/image/`;
+          text.textContent = current ? "change…" : `none: pick ${spec.attribute ? label(spec.attribute) : "an exemplar"}…`;
+          clear.hidden = !current;
+        };
+        button.addEventListener("click", async () => {
+          const picked = await handlers.pickExemplar(name, spec, current);
+          if (picked === undefined || picked === current) return;
+          setters[name](picked);
+          handlers.onCommit(name, picked);
+        });
+        clear.addEventListener("click", () => { setters[name](null); handlers.onCommit(name, null); });
+        row = el("div", { class: "control control-exemplar" },
+          el("label", { for: id }, titleOf(name, spec)), el("div", { class: "exemplar-row" }, button, clear), help);
+      } else {
+        const input = el("input", { type: "text", id, name, maxlength: spec.maxLength || 200,
+          dataset: { testid: `control-${name}`, widget } });
+        setters[name] = (value) => { input.value = value ?? ""; };
+        input.addEventListener("change", () => handlers.onCommit(name, input.value || null));
+        row = el("div", { class: "control" }, el("label", { for: id }, titleOf(name, spec)), input, help);
+      }
+      setters[name](values[name]);
+      rows.push(row);
+    }
+    form.replaceChildren(...rows);
+    if (!rows.length) form.append(el("p", { class: "muted" }, "This method has no controls."));
+    return {
+      set(next) {
+        for (const [name, setter] of Object.entries(setters)) setter(next[name]);
+      },
+    };
+  }
+
+  window.FaceLab = Object.assign(window.FaceLab || {}, {
+    controls: { build, defaults, format, widgetOf, titleOf },
+  });
+})();
