@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export-root", help="where trained oracles go (default ml/weights/oracles)")
     parser.add_argument("--no-export", action="store_true", help="train only")
     parser.add_argument("--cache", help="rendered-face cache folder (default data-cache/oracles)")
-    parser.add_argument("--test-identities", type=int, default=200, help="report: unseen identities to render")
+    parser.add_argument("--test-identities", type=int, default=150, help="report: unseen identities to render")
     parser.add_argument("--test-seed", type=int, default=2, help="report: seed of the unseen identities")
     parser.add_argument("--json", help="report: write the tables here too")
     parser.add_argument("--no-record", action="store_true", help="report: leave the manifests as they are")

@@ -91,6 +91,7 @@ class FaceSet:
 def render_params(params, size: int, backend: str = "auto") -> FaceSet:
     """Render world parameters. Uses `FaceWorld` when the world package provides it, else the
     world's packer and its GL (or torch reference) renderer directly."""
+    _load_triton_before_gl()
     try:
         from ml.data.world import FaceWorld
     except ImportError:
@@ -125,9 +126,7 @@ def _load_triton_before_gl() -> None:
     """torch._dynamo (imported lazily by optimizers) loads triton, which bundles its own LLVM and
     segfaults when it is loaded after Mesa's llvmpipe. Loading it before any GL context is safe."""
     try:
-        from torch.utils._triton import has_triton_package
-
-        has_triton_package()  # imports triton when it is installed
+        import triton  # noqa: F401
     except ImportError:
         pass
 

@@ -32,7 +32,7 @@ def render_ladder(identities: int, seed: int, size: int = 128, cache_dir: Path |
     return faces
 
 
-def held_out_report(weights_root: Path, identities: int = 200, seed: int = 2, record: bool = True,
+def held_out_report(weights_root: Path, identities: int = 150, seed: int = 2, record: bool = True,
                     faces: FaceSet | None = None) -> dict:
     """Score every oracle found under `weights_root` on unseen faces; optionally record the
     numbers in their manifests (metrics["held_out"])."""
