@@ -29,7 +29,7 @@ browser:
 	scripts/browser.sh
 
 test: install services browser
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) FACELAB_TORCH_THREADS=1 \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) FACELAB_TORCH_THREADS=1 FACELAB_DB_CONN_MAX_AGE=0 \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install

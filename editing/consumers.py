@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.core.cache import cache
 
 from editing import engine, previews, services, tasks
 from editing.frames import unpack_frame
@@ -76,7 +77,6 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
         {"type": "encoded"}, {"type": "error", "seq": 12, "error": "..."}.
     """
 
-    max_messages_per_second = 120
 
     async def connect(self):
         user = self.scope.get("user")
@@ -92,7 +92,7 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
         self.render_task = None
         self.stale_dropped = 0
         self.last_sent_seq = 0
-        self.window = [time.monotonic(), 0]
+        self.throttled_notice_at = 0.0
         self.redis = None
         if settings.FACELAB_RENDER_MODE == "celery":
             import redis.asyncio
@@ -111,16 +111,18 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
         if getattr(self, "redis", None):
             await self.redis.aclose()
 
-    def _over_rate(self) -> bool:
-        now = time.monotonic()
-        if now - self.window[0] >= 1:
-            self.window = [now, 0]
-        self.window[1] += 1
-        return self.window[1] > self.max_messages_per_second
+    async def _over_rate(self) -> bool:
+        """Per user, across all their tabs: at most FACELAB_PREVIEW_MAX_PER_SECOND messages a second."""
+        key = f"preview-rate:{self.user.id}:{int(time.time())}"
+        await cache.aadd(key, 0, timeout=5)
+        return await cache.aincr(key) > settings.FACELAB_PREVIEW_MAX_PER_SECOND
 
     async def receive_json(self, content, **kwargs):
-        if self._over_rate():
-            return  # a client that floods gets nothing more this second; latest wins makes this lossless
+        if await self._over_rate():
+            if time.monotonic() - self.throttled_notice_at > 1:
+                self.throttled_notice_at = time.monotonic()
+                await self.send_json({"type": "error", "error": "Too many preview requests; slow down."})
+            return
         kind = content.get("type") if isinstance(content, dict) else None
         if kind not in ("preview", "encode"):
             await self.send_json({"type": "error", "error": "unknown message type"})

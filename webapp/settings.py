@@ -77,7 +77,7 @@ TEMPLATES = [
 VAR_DIR = Path(os.environ.get("FACELAB_VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)
+    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("FACELAB_DB_CONN_MAX_AGE", 60))
     if DATABASE_URL
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"}
 }
@@ -192,6 +192,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = FACELAB_UPLOAD_MAX_BYTES + 1024 * 1024
 FACELAB_RETENTION_DAYS = envint("FACELAB_RETENTION_DAYS", 30)  # unviewed uploads are deleted after this
 FACELAB_PREVIEW_JPEG_QUALITY = envint("FACELAB_PREVIEW_JPEG_QUALITY", 80)
 FACELAB_PREVIEW_STALL_SECONDS = envint("FACELAB_PREVIEW_STALL_SECONDS", 8)
+FACELAB_PREVIEW_MAX_PER_SECOND = envint("FACELAB_PREVIEW_MAX_PER_SECOND", 120)  # per user, all tabs
 FACELAB_LATENT_CACHE_SIZE = envint("FACELAB_LATENT_CACHE_SIZE", 64)
 FACELAB_LATENT_TTL = envint("FACELAB_LATENT_TTL", 24 * 3600)
 FACELAB_WEIGHTS_DIR = Path(os.environ.get("FACELAB_WEIGHTS_DIR", BASE_DIR / "ml" / "weights"))
