@@ -46,12 +46,56 @@
     return spec.title || label(name);
   }
 
+  // Consecutive controls that belong together by name ("hair_color", "hair_color_reference";
+  // "Bangs_exemplar", "Bangs_strength") share a fieldset. Only names are used, never a method.
+  function groupKey(name, names) {
+    const parents = names.filter((other) => other !== name && name.startsWith(`${other}_`));
+    if (parents.length) return parents.sort((a, b) => b.length - a.length)[0];
+    if (names.some((other) => other !== name && other.startsWith(`${name}_`))) return name;
+    const cut = name.lastIndexOf("_");
+    if (cut > 0) {
+      const stem = name.slice(0, cut);
+      if (names.some((other) => other !== name && other.startsWith(`${stem}_`) && !other.slice(cut + 1).includes("_"))) return stem;
+    }
+    return name;
+  }
+
+  function groups(properties) {
+    const names = Object.keys(properties);
+    const result = [];
+    for (const name of names) {
+      const key = groupKey(name, names);
+      const last = result[result.length - 1];
+      if (last && last.key === key) last.names.push(name);
+      else result.push({ key, names: [name] });
+    }
+    return result;
+  }
+
+  function shortTitle(title, groupTitle) {
+    for (const separator of [": ", " "]) {
+      if (title.startsWith(groupTitle + separator) && title.length > groupTitle.length + separator.length) {
+        const rest = title.slice(groupTitle.length + separator.length);
+        return rest.charAt(0).toUpperCase() + rest.slice(1);
+      }
+    }
+    return title;
+  }
+
   // Builds the form; returns {set(values)} to show other values (undo, redo, reset) without events.
   function build(form, schema, values, handlers) {
+    const properties = schema.properties || {};
+    const rowsByName = {};
     const setters = {};
-    const rows = [];
     let index = 0;
-    for (const [name, spec] of Object.entries(schema.properties || {})) {
+    const grouped = groups(properties);
+    const groupTitles = {};
+    for (const group of grouped) {
+      const title = properties[group.key] ? titleOf(group.key, properties[group.key]) : label(group.key);
+      for (const name of group.names) groupTitles[name] = group.names.length > 1 ? title : null;
+    }
+    for (const [name, spec] of Object.entries(properties)) {
+      const shown = groupTitles[name] ? shortTitle(titleOf(name, spec), groupTitles[name]) : titleOf(name, spec);
       const id = `control-${index++}`;
       const widget = widgetOf(spec);
       const help = spec.description ? el("span", { class: "help", id: `${id}-help` }, spec.description) : null;
@@ -64,6 +108,7 @@
         const step = spec.step ?? (integer ? 1 : (max - min) / 100);
         const output = el("output", { for: id, class: "control-value" });
         const input = el("input", { type: "range", id, name, min, max, step, "aria-describedby": described,
+          "aria-label": titleOf(name, spec),
           dataset: { testid: `control-${name}`, widget } });
         const read = () => (integer ? parseInt(input.value, 10) : Number(input.value));
         setters[name] = (value) => {
@@ -78,20 +123,20 @@
           handlers.onCommit(name, read());
         });
         row = el("div", { class: "control control-slider" },
-          el("div", { class: "control-label" }, el("label", { for: id }, titleOf(name, spec)), output),
+          el("div", { class: "control-label" }, el("label", { for: id }, shown), output),
           input, help);
       } else if (widget === "choice") {
-        const select = el("select", { id, name, "aria-describedby": described, dataset: { testid: `control-${name}`, widget } },
+        const select = el("select", { id, name, "aria-describedby": described, "aria-label": titleOf(name, spec), dataset: { testid: `control-${name}`, widget } },
           (spec.enum || []).map((option) => el("option", { value: JSON.stringify(option) }, label(option))));
         setters[name] = (value) => { select.value = JSON.stringify(value ?? spec.default); };
         select.addEventListener("change", () => handlers.onCommit(name, JSON.parse(select.value)));
-        row = el("div", { class: "control control-choice" }, el("label", { for: id }, titleOf(name, spec)), select, help);
+        row = el("div", { class: "control control-choice" }, el("label", { for: id }, shown), select, help);
       } else if (widget === "toggle") {
         const box = el("input", { type: "checkbox", id, name, role: "switch", "aria-describedby": described,
           dataset: { testid: `control-${name}`, widget } });
         setters[name] = (value) => { box.checked = Boolean(value); };
         box.addEventListener("change", () => handlers.onCommit(name, box.checked));
-        row = el("div", { class: "control control-toggle" }, el("label", { for: id }, box, " ", titleOf(name, spec)), help);
+        row = el("div", { class: "control control-toggle" }, el("label", { for: id }, box, " ", shown), help);
       } else if (widget === "exemplar") {
         const thumb = el("img", { class: "exemplar-thumb", alt: "" });
         const text = el("span", { class: "exemplar-text" });
@@ -116,19 +161,21 @@
         });
         clear.addEventListener("click", () => { setters[name](null); handlers.onCommit(name, null); });
         row = el("div", { class: "control control-exemplar" },
-          el("label", { for: id }, titleOf(name, spec)), el("div", { class: "exemplar-row" }, button, clear), help);
+          el("label", { for: id }, shown), el("div", { class: "exemplar-row" }, button, clear), help);
       } else {
         const input = el("input", { type: "text", id, name, maxlength: spec.maxLength || 200,
           dataset: { testid: `control-${name}`, widget } });
         setters[name] = (value) => { input.value = value ?? ""; };
         input.addEventListener("change", () => handlers.onCommit(name, input.value || null));
-        row = el("div", { class: "control" }, el("label", { for: id }, titleOf(name, spec)), input, help);
+        row = el("div", { class: "control" }, el("label", { for: id }, shown), input, help);
       }
       setters[name](values[name]);
-      rows.push(row);
+      rowsByName[name] = row;
     }
-    form.replaceChildren(...rows);
-    if (!rows.length) form.append(el("p", { class: "muted" }, "This method has no controls."));
+    form.replaceChildren(...grouped.map((group) => (group.names.length === 1 ? rowsByName[group.names[0]]
+      : el("fieldset", { class: "control-group", dataset: { group: group.key } },
+        el("legend", {}, groupTitles[group.names[0]]), group.names.map((name) => rowsByName[name])))));
+    if (!grouped.length) form.append(el("p", { class: "muted" }, "This method has no controls."));
     return {
       set(next) {
         for (const [name, setter] of Object.entries(setters)) setter(next[name]);

@@ -252,7 +252,13 @@
     redoButton.disabled = at >= history.length - 1;
     historyList.dataset.count = String(history.length);
     const current = historyList.children[at];
-    if (current) current.scrollIntoView({ block: "nearest" });
+    if (current) { // keep the current entry in view inside the list, without scrolling the page
+      const top = current.offsetTop; // the list is positioned: offsets are inside it
+      if (top < historyList.scrollTop) historyList.scrollTop = top;
+      else if (top + current.offsetHeight > historyList.scrollTop + historyList.clientHeight) {
+        historyList.scrollTop = top + current.offsetHeight - historyList.clientHeight;
+      }
+    }
   }
 
   undoButton.addEventListener("click", () => goTo(at - 1));

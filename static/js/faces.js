@@ -14,23 +14,34 @@
     });
   }
 
-  async function drawFace(canvas, photo, maxSize = 420) {
+  // The whole photo, or with `zoom` the face and a margin around it, scaled to fit `maxSize`.
+  async function drawFace(canvas, photo, { maxSize = 420, zoom = false } = {}) {
     const image = await loadImage(photo.image_url);
-    const scale = Math.min(1, maxSize / Math.max(image.naturalWidth, image.naturalHeight));
-    canvas.width = Math.round(image.naturalWidth * scale);
-    canvas.height = Math.round(image.naturalHeight * scale);
+    let [sx, sy, sw, sh] = [0, 0, image.naturalWidth, image.naturalHeight];
+    if (zoom && photo.face_box) {
+      const [left, top, right, bottom] = photo.face_box;
+      const side = Math.max(right - left, bottom - top) * 1.7;
+      sw = sh = Math.min(side, image.naturalWidth, image.naturalHeight);
+      sx = Math.min(Math.max(0, (left + right) / 2 - sw / 2), image.naturalWidth - sw);
+      sy = Math.min(Math.max(0, (top + bottom) / 2 - sh / 2), image.naturalHeight - sh);
+    }
+    const scale = Math.min(zoom ? 8 : 1, maxSize / Math.max(sw, sh));
+    canvas.width = Math.round(sw * scale);
+    canvas.height = Math.round(sh * scale);
     const context = canvas.getContext("2d");
-    context.drawImage(image, 0, 0, canvas.width, canvas.height);
-    const unit = Math.max(1.5, canvas.width / 220);
+    context.drawImage(image, sx, sy, sw, sh, 0, 0, canvas.width, canvas.height);
+    const unit = Math.max(1.5, canvas.width / (zoom ? 160 : 220));
+    const at = ([x, y]) => [(x - sx) * scale, (y - sy) * scale];
     if (photo.face_box) {
-      const [left, top, right, bottom] = photo.face_box.map((value) => value * scale);
+      const [left, top] = at(photo.face_box.slice(0, 2));
+      const [right, bottom] = at(photo.face_box.slice(2, 4));
       context.strokeStyle = "#4dabf7";
       context.lineWidth = unit;
       context.setLineDash([unit * 3, unit * 2]);
       context.strokeRect(left, top, right - left, bottom - top);
       context.setLineDash([]);
     }
-    const points = (photo.landmarks || []).map(([x, y]) => [x * scale, y * scale]);
+    const points = (photo.landmarks || []).map(at);
     if (points.length === 68) {
       context.strokeStyle = "rgba(255, 255, 255, 0.75)";
       context.lineWidth = unit * 0.6;

@@ -76,12 +76,15 @@
       say(message, justUploaded ? `${photo.title || "Your photo"} is ready to edit.` : "", "ok");
     } else {
       title.textContent = "No face to edit";
-      details.textContent = photo.error || "No face was found in this photo.";
+      details.textContent = "Try a photo where one face is clearly visible, facing the camera.";
       edit.hidden = true;
       say(message, photo.error || "No face was found in this photo.", "error");
     }
+    const zoom = document.getElementById("face-zoom");
+    zoom.hidden = !photo.face_box;
     try {
-      await drawFace(canvas, photo);
+      await Promise.all([drawFace(canvas, photo, { maxSize: 320 }),
+        photo.face_box ? drawFace(zoom, photo, { maxSize: 240, zoom: true }) : null]);
     } catch (error) {
       say(message, error.message, "error");
     }

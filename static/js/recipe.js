@@ -54,10 +54,10 @@
     const list = document.getElementById("lineage");
     try {
       const ancestors = await api(`/api/recipes/${recipeId}/lineage/${shareQuery}`);
-      const here = el("li", { class: "current" }, el("strong", {}, recipe.title), ` by ${recipe.owner} (this recipe)`);
+      const here = el("li", { class: "current" }, el("strong", {}, recipe.title), ` by ${recipe.owner}`, el("span", { class: "muted small" }, " (this recipe)"));
       list.replaceChildren(here, ...ancestors.map((item) => el("li", { dataset: { testid: "lineage-item" } },
         "forked from ", el("a", { href: `/recipes/${encodeURIComponent(item.id)}/` }, item.title), ` by ${item.owner}`)));
-      if (!ancestors.length) list.append(el("li", { class: "muted" }, "an original: not forked from another recipe"));
+      if (!ancestors.length) list.append(el("li", { class: "muted small" }, "an original: not forked from another recipe"));
     } catch (error) {
       list.replaceChildren(el("li", { class: "muted" }, `lineage unavailable: ${error.message}`));
     }
@@ -71,8 +71,9 @@
     const input = document.getElementById("share-url");
     box.hidden = !recipe.share_url;
     input.value = recipe.share_url ? new URL(recipe.share_url, location.origin).href : "";
-    document.querySelector("[data-testid=recipe-visibility]").textContent =
-      select.options[select.selectedIndex].textContent;
+    const badge = document.querySelector("[data-testid=recipe-visibility]");
+    badge.textContent = { private: "Only the owner", link: "Anyone with the link", public: "Everyone" }[recipe.visibility];
+    badge.className = `badge badge-${recipe.visibility}`;
   }
 
   function setUpShare() {
