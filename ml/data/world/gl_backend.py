@@ -69,17 +69,25 @@ void main() {
     float b2 = ox * ox + oy * oy + oz * oz - tc * tc;
     float half_chord = sqrt(max(BOUND * BOUND - b2, 0.0));
     float t = tc - half_chord, t_end = tc + half_chord;
+    float pix = prm[o + PIX];
+    float near = max(NEAR_FRACTION * pix, 0.06);
+    for (int i = 0; i < PROXY_STEPS; i++) {
+        if (t > t_end) break;
+        float d = proxy(ox + dx * t, oy + dy * t, oz + dz * t, o);
+        if (d < near) break;
+        t += d;
+    }
+    float epsilon = HIT_FRACTION * pix;
     float d_min = 1e9, t_min = t;
     bool hit = false;
     for (int i = 0; i < STEPS; i++) {
         if (t > t_end) break;
         float d = sdf(ox + dx * t, oy + dy * t, oz + dz * t, o);
         if (d < d_min) { d_min = d; t_min = t; }
-        if (d < EPSILON) { hit = true; break; }
+        if (d < epsilon) { hit = true; break; }
         t += STEP_SCALE * d;
     }
     t = hit ? t : t_min;
-    float pix = prm[o + PIX];
     float cover = hit ? 1.0 : clamp(1.0 - d_min / pix, 0.0, 1.0);
     float x = ox + dx * t, y = oy + dy * t, z = oz + dz * t;
     float nx = 0.0, ny = 0.0, nz = 0.0;
@@ -102,6 +110,8 @@ def shader_source() -> str:
     fields = {name: i for i, name in enumerate(pack_fields())}
     sdf = trace_function("float sdf(float x, float y, float z, int o)", ["x", "y", "z"],
                          scene.scene_sdf, ["return"])
+    proxy = trace_function("float proxy(float x, float y, float z, int o)", ["x", "y", "z"],
+                           scene.proxy_sdf, ["return"])
     shade_args = ["ox", "oy", "oz", "dx", "dy", "dz", "t", "cover", "nx", "ny", "nz", "sx", "sy"]
     shade = trace_function(
         "void shade(" + ", ".join(f"float {a}" for a in shade_args)
@@ -119,7 +129,8 @@ def shader_source() -> str:
     constants = "\n".join([
         f"#define HALF {CAMERA_HALF_EXTENT:.6f}", f"#define CENTRE_Y {CAMERA_CENTRE_Y:.6f}",
         f"#define CAMERA_Z {CAMERA_Z:.6f}", f"#define BOUND {scene.BOUND_RADIUS:.6f}",
-        f"#define STEPS {scene.MARCH_STEPS}", f"#define EPSILON {scene.HIT_EPSILON:.6f}",
+        f"#define STEPS {scene.MARCH_STEPS}", f"#define PROXY_STEPS {scene.PROXY_STEPS}",
+        f"#define HIT_FRACTION {scene.HIT_FRACTION:.6f}", f"#define NEAR_FRACTION {scene.NEAR_FRACTION:.6f}",
         f"#define STEP_SCALE {scene.STEP_SCALE:.6f}",
     ])
     header = """#version 430
@@ -132,7 +143,7 @@ uniform int u_stride;
 layout(location = 0) out vec4 out_colour;
 layout(location = 1) out float out_depth;
 """
-    return "\n".join([header, constants, GLSL_HELPERS, sdf, shade, main])
+    return "\n".join([header, constants, GLSL_HELPERS, sdf, proxy, shade, main])
 
 
 VERTEX = """#version 430

@@ -80,6 +80,10 @@ class TorchOps:
     def floor(self, x):
         return torch.floor(x)
 
+    def wave(self, x):
+        """A cheap periodic stand-in for sin (period 2*pi, range -1..1), for noise and ripples."""
+        return _wave(self, x)
+
     def branch(self, cond, compute, fallback):
         """compute() where cond > 0.5, else fallback (GLSL skips compute() where it can).
 
@@ -215,6 +219,9 @@ class GlslOps:
     def floor(self, x):
         return self._call("floor", x)
 
+    def wave(self, x):
+        return _wave(self, x)
+
     def branch(self, cond, compute, fallback):
         """A real `if`: compute()'s lines run only where cond > 0.5; fallback elsewhere."""
         many = isinstance(fallback, tuple)
@@ -225,6 +232,13 @@ class GlslOps:
             self.b.lines.append(f"    {result.name} = {Sym.text(value)};")
         self.b.lines.append("    }")
         return tuple(results) if many else results[0]
+
+
+def _wave(m, x):
+    # a parabola per half period: 4 t (1 - |t|) on t in [-1, 1] (about 8 operations; sin costs ~30)
+    p = x * (1.0 / (2.0 * math.pi))
+    t = 2.0 * (p - m.floor(p)) - 1.0
+    return -4.0 * t * (1.0 - m.abs(t))
 
 
 GLSL_HELPERS = """

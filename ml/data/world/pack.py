@@ -157,7 +157,7 @@ def derive(params: FaceParams, size: int) -> dict:
     # mouth
     smile, mouth_open = e["Smiling"], e["Mouth_Slightly_Open"]
     big_lips = e["Big_Lips"]
-    q["mouth_y"] = q["nose_tip_y"] - 0.19 - 0.03 * s["mouth_height"]
+    q["mouth_y"] = q["nose_tip_y"] - 0.22 - 0.03 * s["mouth_height"]
     q["mouth_w"] = 0.175 + 0.02 * s["mouth_width"] + 0.04 * smile + 0.025 * big_lips
     q["lip_u"] = (0.034 + 0.007 * s["lip_thickness"] + 0.035 * big_lips - 0.006 * male) * boost ** 0.4
     q["lip_l"] = q["lip_u"] * 1.25
@@ -175,6 +175,7 @@ def derive(params: FaceParams, size: int) -> dict:
     across = np.sqrt(np.clip(1 - ((q["ear_y"] - q["cr_cy"]) / q["cr_y"]) ** 2
                              - ((q["ear_z"] - q["cr_cz"]) / q["cr_z"]) ** 2, 0.05, None))
     q["ear_x"] = q["cr_x"] * across + 0.01
+    q["face_bound"] = np.full(n, 0.95)
     q["neck_r"] = 0.32 + 0.03 * s["neck_width"] + 0.04 * male + 0.05 * chubby
 
     # hair geometry
@@ -186,12 +187,20 @@ def derive(params: FaceParams, size: int) -> dict:
     q["hair_lobe"] = 0.022 * (1.0 - e["Straight_Hair"])
     q["hair_phase"] = s["hair_phase"] * 6.283
     q["hair_len"] = s["hair_length"] * (1.0 - bald)
+    q["no_curtain"] = (q["hair_len"] <= 0.04).astype(np.float64)
+    # bounding spheres for the march's proxy (see scene.proxy_sdf), with room for hair ripples
+    q["skull_bound"] = (np.maximum(np.maximum(q["cr_x"], q["cr_y"]), q["cr_z"]) + q["hair_th"]
+                        + q["hair_vol"] + 0.15)
     q["hairline"] = q["eye_y"] + 0.5 + 0.04 * s["hairline"]
     q["hair_part"] = 0.14 * s["hair_part"]
     q["part_side"] = np.where(s["hair_part"] >= 0, 1.0, -1.0)
     q["receding"] = e["Receding_Hairline"]
     q["bangs"] = e["Bangs"] * (1.0 - bald)
-    q["bangs_style"] = params.styles["Bangs"].astype(np.float64)
+    # fringe coefficients per style: full, side-swept, thin, curtain (see scene.hairline)
+    fringe = np.array([(0.02, 0.012, 0.0, 0.0, 0.0), (0.01, 0.0, 0.36, 0.0, 0.0),
+                       (0.04, 0.0, 0.0, 1.0, 0.0), (0.02, 0.0, 0.0, 0.0, 1.0)])[params.styles["Bangs"] % 4]
+    for k, name in enumerate(("fr_base", "fr_jag", "fr_sweep", "fr_thin", "fr_curtain")):
+        q[name] = fringe[:, k]
     q["bangs_part_off"] = np.clip(q["bangs"] * 2.0, 0.0, 1.0)
     q["sideburns"] = e["Sideburns"] * (1.0 - bald)
     q["wavy"] = e["Wavy_Hair"] * (1.0 - bald)
@@ -213,7 +222,7 @@ def derive(params: FaceParams, size: int) -> dict:
     hair += np.clip(1.0 - weight_sum, 0.0, None)[:, None] * np.array(OTHER_HAIR)
     hair /= np.maximum(weight_sum, 1.0)[:, None]
     hair *= (0.85 + 0.3 * s["hair_tint"])[:, None]
-    beard_colour = hair * 0.8 + 0.02
+    beard_colour = hair * 0.62 + 0.02
     brow = hair * 0.55 + np.array([0.06, 0.04, 0.03]) * 0.5
     iris = IRIS_COLOURS[np.clip((s["iris_hue"] * len(IRIS_COLOURS)).astype(int), 0, len(IRIS_COLOURS) - 1)]
     lips = skin * np.array([0.88, 0.58, 0.58])

@@ -19,9 +19,11 @@ SEGMENT_CLASSES = (
 )
 SEG = {name: i for i, name in enumerate(SEGMENT_CLASSES)}
 
-MARCH_STEPS = 40
-STEP_SCALE = 0.85
-HIT_EPSILON = 0.002
+PROXY_STEPS = 16  # cheap steps toward the bounding capsule
+MARCH_STEPS = 28  # full steps after that
+STEP_SCALE = 0.95
+HIT_FRACTION = 0.2  # a ray has hit when the distance is below this fraction of a pixel
+NEAR_FRACTION = 1.5  # ... and leaves the proxy when within this many pixels (or 0.06)
 BOUND_RADIUS = 2.2
 
 
@@ -127,51 +129,54 @@ def cloth_sdf(m, q, x, y, z):
     return ellipsoid(m, x, y + 1.78, z - 0.3, 1.25, 0.55, 0.62)
 
 
-def hairline(m, q, x, ax, at):
-    """Height where the hair starts, by position around the head (at = |angle from the front|)."""
+def hairline(m, q, x, ax, around):
+    """Height where the hair starts, by position round the head.
+
+    around = cos(angle from the front): 1 at the face, 0 at the ears, -1 at the back (an atan
+    per march step cost too much). The fringe is one formula whose per-style coefficients come
+    from `pack`: full (jagged, low), side-swept (a slope), thin (strands with gaps), curtain
+    (parted in the middle)."""
     brow_top = q.eye_y + q.brow_gap + 0.06
     natural = q.hairline + q.receding * (0.1 + 0.3 * m.smoothstep(0.06, 0.42, ax))
-    full = brow_top + 0.02 + 0.012 * m.sin(x * 48.0)
-    swept = brow_top + 0.01 + 0.36 * m.smoothstep(-0.55, 0.55, x * q.part_side) + 0.01 * m.sin(x * 30.0)
-    thin = m.mix(brow_top + 0.04, natural, m.step(0.35, m.sin(x * 34.0 + 0.5)))
-    curtain = brow_top + 0.02 + (natural - brow_top) * sq(m.clamp(1.0 - ax / 0.42, 0.0, 1.0))
-    style = q.bangs_style
-    fringe = m.select(m.step(0.5, style), m.select(m.step(1.5, style),
-                      m.select(m.step(2.5, style), curtain, thin), swept), full)
+    wisp = m.wave(x * 34.0 + 0.5)
+    fringe = brow_top + q.fr_base + q.fr_jag * wisp \
+        + q.fr_sweep * m.smoothstep(-0.55, 0.55, x * q.part_side) \
+        + q.fr_curtain * (natural - brow_top) * sq(m.clamp(1.0 - ax / 0.42, 0.0, 1.0))
+    fringe = m.mix(fringe, natural, q.fr_thin * m.step(0.35, wisp))
     front = m.mix(natural, m.min(fringe, natural), q.bangs)
     # sideburns: the hair at the temple comes down in front of the ear
-    side = q.eye_y + 0.14 - q.sideburns * 0.32 * (1.0 - m.smoothstep(1.3, 1.45, at))
+    side = q.eye_y + 0.14 - q.sideburns * 0.32 * m.smoothstep(0.12, 0.27, around)
     back = q.eye_y - 0.6
-    line = m.mix(front, side, m.smoothstep(0.95, 1.3, at))
-    return m.mix(line, back, m.smoothstep(1.6, 1.95, at))
+    line = m.mix(front, side, m.smoothstep(0.58, 0.27, around))
+    return m.mix(line, back, m.smoothstep(-0.03, -0.37, around))
 
 
 def hair_sdf(m, q, x, y, z):
     ax = m.abs(x)
-    theta = m.atan2(x, -(z - q.cr_cz))
-    at = m.abs(theta)
-    line = hairline(m, q, x, ax, at)
+    zc = z - q.cr_cz
+    around = -zc / m.sqrt(x * x + zc * zc + 1e-6)
+    line = hairline(m, q, x, ax, around)
     # the shell thins toward the hairline, so fringes and temples end softly
     taper = 0.35 + 0.65 * m.smoothstep(0.0, 0.16, y - line)
-    lobes = q.hair_lobe * m.sin(theta * 7.0 + q.hair_phase) * m.sin(y * 6.0 + 1.3 + q.hair_phase) \
-        + q.wavy * 0.022 * m.sin(y * 15.0 + theta * 5.0)
+    lobes = q.hair_lobe * m.wave(x * 8.0 + q.hair_phase) * m.wave(y * 6.0 + 1.3 + q.hair_phase) \
+        + q.wavy * 0.022 * m.wave(y * 15.0 + x * 5.0)
     thick = q.hair_th * taper
     crown = q.hair_vol * m.smoothstep(0.3, 1.0, y)
-    shell = ellipsoid(m, x, y - q.cr_cy, z - q.cr_cz, q.cr_x + thick, q.cr_y + thick + crown,
+    shell = ellipsoid(m, x, y - q.cr_cy, zc, q.cr_x + thick, q.cr_y + thick + crown,
                       q.cr_z + thick) - lobes
     hair = m.max(shell, (line - y) * 0.6)
     # bald: keep a horseshoe low at the sides and back
-    hair = m.max(hair, y - m.mix(3.0, q.eye_y + 0.3 + 0.25 * m.smoothstep(1.2, 2.6, at), q.bald))
+    hair = m.max(hair, y - m.mix(3.0, q.eye_y + 0.3 + 0.25 * m.smoothstep(0.36, -0.86, around), q.bald))
     # long hair: a curtain behind the face plane, down toward the shoulders
-    bottom = q.eye_y - 0.3 - 1.1 * q.hair_len + 0.05 * m.sin(x * 16.0 + q.hair_phase)
+    bottom = q.eye_y - 0.3 - 1.1 * q.hair_len + 0.05 * m.wave(x * 16.0 + q.hair_phase)
     flare = 1.0 + 0.1 * q.hair_len * m.smoothstep(0.0, -1.0, y)
     ex = (q.cr_x + q.hair_th + 0.01) * flare
     ez = q.cr_z + q.hair_th
-    wave = q.wavy * 0.03 * m.sin(y * 12.0 + x * 4.0)
-    tube = (m.sqrt(sq(x / ex) + sq((z - q.cr_cz) / ez)) - 1.0) * 0.8 - wave
-    front_cut = 0.12 - 0.2 * m.smoothstep(0.5, 0.9, ax) + 0.04 * m.sin(y * 9.0 + q.hair_phase)
+    wave = q.wavy * 0.03 * m.wave(y * 12.0 + x * 4.0)
+    tube = (m.sqrt(sq(x / ex) + sq(zc / ez)) - 1.0) * 0.8 - wave
+    front_cut = 0.12 - 0.2 * m.smoothstep(0.5, 0.9, ax) + 0.4 * wave
     curtain = m.max(m.max(tube, bottom - y), m.max(front_cut - z, y - q.eye_y - 0.2))
-    curtain = curtain + m.step(q.hair_len, 0.04) * 5.0
+    curtain = curtain + q.no_curtain * 5.0
     return smin(m, hair, curtain, 0.08)
 
 
@@ -192,7 +197,7 @@ def skin_sdf(m, q, x, y, z):
     return smin(m, d, ear_sdf(m, q, x, y, z), 0.04)
 
 
-def full_sdf(m, q, x, y, z):
+def scene_sdf(m, q, x, y, z):
     p = scene_parts(m, q, x, y, z)
     d = smin(m, p["head"], p["nose"], 0.05)
     d = smin(m, d, p["ear"], 0.04)
@@ -201,12 +206,16 @@ def full_sdf(m, q, x, y, z):
     return m.min(d, p["hair"])
 
 
-def scene_sdf(m, q, x, y, z):
-    """Far from the head, a cheap bound stands in for the full distance (most march steps)."""
-    head_bound = ellipsoid(m, x, y + 0.15, z - 0.05, 1.1, 1.5, 1.15)
-    body_bound = m.min(neck_sdf(m, q, x, y, z), cloth_sdf(m, q, x, y, z))
-    far = m.min(head_bound, body_bound)
-    return m.branch(m.step(far, 0.12), lambda: full_sdf(m, q, x, y, z), far)
+def proxy_sdf(m, q, x, y, z):
+    """A cheap lower bound of `scene_sdf`: spheres round the skull (with hair) and the face,
+    the neck, the clothes, and for long hair a capsule down to the shoulders. Rays march on it
+    until they are near, and only then pay for the full scene."""
+    skull = length3(m, x, y - q.cr_cy, z - q.cr_cz) - q.skull_bound
+    face = length3(m, x, y + 0.45, z + 0.25) - q.face_bound
+    h = m.clamp((y + 1.3) / 1.6, 0.0, 1.0)
+    long_hair = length3(m, x, y + 1.3 - 1.6 * h, z) - 1.15 + q.no_curtain * 5.0
+    body = m.min(neck_sdf(m, q, x, y, z), cloth_sdf(m, q, x, y, z)) - 0.03
+    return m.min(m.min(skull, face), m.min(long_hair, body)) - 0.03
 
 
 # ----------------------------------------------------------------------------- paint
@@ -314,7 +323,7 @@ def facial_hair(m, q, x, y, z, fw, rgb):
     goatee_region = m.max(length2(m, x / (w * 0.85), (y - q.mouth_y + 0.16) / 0.2) - 1.0, -lips)
     beard = m.max(beard, coverage(m, goatee_region * 0.2, fw) * q.goatee)
     # mustache: over the upper lip, drooping at the corners
-    mtop = q.nose_tip_y - 0.035
+    mtop = q.nose_tip_y - q.nose_tip_r * 0.4
     mlow = top + 0.004 - 0.03 * sq(m.clamp(x / w, -1.2, 1.2))
     must_region = m.max(m.max(y - mtop, mlow - y), ax - w - 0.03)
     beard = m.max(beard, coverage(m, must_region, fw) * q.mustache)

@@ -54,9 +54,20 @@ def bounding_interval(ox, oy, oz, dx, dy, dz):
 
 
 def march(q, ox, oy, oz, dx, dy, dz):
-    """Sphere tracing; returns the hit distance (or the closest approach), hit flags, and the
-    smallest distance seen (for anti-aliased silhouettes)."""
+    """Sphere tracing, first on the cheap proxy, then on the full scene; returns the hit
+    distance (or the closest approach), hit flags, and the smallest distance seen (for
+    anti-aliased silhouettes). Mirrors the GLSL loops statement by statement."""
     t, t_end = bounding_interval(ox, oy, oz, dx, dy, dz)
+    near = torch.clamp(scene.NEAR_FRACTION * q.pix, min=0.06) + 0 * t
+    done = torch.zeros_like(t, dtype=torch.bool)
+    for _ in range(scene.PROXY_STEPS):
+        done = done | (t > t_end)
+        d = scene.proxy_sdf(M, q, ox + dx * t, oy + dy * t, oz + dz * t)
+        done = done | (d < near)
+        t = torch.where(done, t, t + d)
+        if bool(done.all()):
+            break
+    epsilon = scene.HIT_FRACTION * q.pix
     done = torch.zeros_like(t, dtype=torch.bool)
     hit = torch.zeros_like(done)
     d_min = torch.full_like(t, 1e9)
@@ -68,7 +79,7 @@ def march(q, ox, oy, oz, dx, dy, dz):
         closer = active & (d < d_min)
         d_min = torch.where(closer, d, d_min)
         t_min = torch.where(closer, t, t_min)
-        arrived = active & (d < scene.HIT_EPSILON)
+        arrived = active & (d < epsilon)
         hit = hit | arrived
         done = done | arrived
         t = torch.where(done, t, t + scene.STEP_SCALE * d)
