@@ -158,14 +158,15 @@ def derive(params: FaceParams, size: int) -> dict:
     smile, mouth_open = e["Smiling"], e["Mouth_Slightly_Open"]
     big_lips = e["Big_Lips"]
     q["mouth_y"] = q["nose_tip_y"] - 0.22 - 0.03 * s["mouth_height"]
-    q["mouth_w"] = 0.175 + 0.02 * s["mouth_width"] + 0.04 * smile + 0.025 * big_lips
-    q["lip_u"] = (0.034 + 0.007 * s["lip_thickness"] + 0.035 * big_lips - 0.006 * male) * boost ** 0.4
+    q["mouth_w"] = 0.2 + 0.02 * s["mouth_width"] + 0.05 * smile + 0.025 * big_lips
+    q["lip_u"] = (0.038 + 0.008 * s["lip_thickness"] + 0.035 * big_lips - 0.006 * male) * boost ** 0.4
     q["lip_l"] = q["lip_u"] * 1.25
     q["lip_rad"] = 0.05 + 0.025 * big_lips
     q["lip_z"] = _front_z(np.zeros(n), q["mouth_y"], ellipsoids) + q["lip_rad"] - 0.025
     q["smile"] = smile
-    q["smile_lift"] = 0.06 * smile * boost
-    q["open_h"] = (0.03 * mouth_open + 0.014 * smile) * boost
+    q["smile_lift"] = 0.085 * smile * boost
+    # a smile shows the teeth; an open mouth more so
+    q["open_h"] = (0.032 * mouth_open + 0.022 * smile) * boost
     q["teeth_low"] = mouth_open
 
     # ears, neck
@@ -186,7 +187,7 @@ def derive(params: FaceParams, size: int) -> dict:
     # straight hair hangs sleek and even; other hair falls in clumps
     q["hair_lobe"] = 0.022 * (1.0 - e["Straight_Hair"])
     q["hair_phase"] = s["hair_phase"] * 6.283
-    q["hair_len"] = s["hair_length"] * (1.0 - bald)
+    q["hair_len"] = s["hair_length"] * (1.0 - bald) * (1.0 - 0.7 * male)
     q["no_curtain"] = (q["hair_len"] <= 0.04).astype(np.float64)
     # bounding spheres for the march's proxy (see scene.proxy_sdf), with room for hair ripples
     q["skull_bound"] = (np.maximum(np.maximum(q["cr_x"], q["cr_y"]), q["cr_z"]) + q["hair_th"]
