@@ -179,3 +179,17 @@ def test_counterfactual_helpers_leave_the_original_untouched(world):
     assert (params.with_style("Bangs", 3).styles["Bangs"] == 3).all()
     with pytest.raises(KeyError):
         params.with_attribute("Smile", 1.0)
+
+
+def test_auto_falls_back_to_torch_with_a_warning_when_gl_cannot_start(monkeypatch):
+    from ml.data.world import gl_backend
+
+    def broken(threads=None):
+        raise RuntimeError("GL backend unavailable: no EGL")
+
+    monkeypatch.setattr(gl_backend, "get_renderer", broken)
+    with pytest.warns(RuntimeWarning, match="torch"):
+        world = FaceWorld(size=32, backend="auto")
+    assert world.backend == "torch"
+    with pytest.raises(RuntimeError):
+        FaceWorld(size=32, backend="gl")

@@ -85,7 +85,7 @@ class TorchOps:
         return _wave(self, x)
 
     def branch(self, cond, compute, fallback):
-        """compute() where cond > 0.5, else fallback (GLSL skips compute() where it can).
+        """compute() where cond > 0.5, else fallback (a GPU may skip compute() in GLSL).
 
         compute() returns a value or a tuple; fallback has the same form."""
         values = compute()
@@ -223,7 +223,9 @@ class GlslOps:
         return _wave(self, x)
 
     def branch(self, cond, compute, fallback):
-        """A real `if`: compute()'s lines run only where cond > 0.5; fallback elsewhere."""
+        """A real `if`: compute()'s lines run only where cond > 0.5; fallback elsewhere.
+
+        GPUs skip the block for coherent groups of pixels; llvmpipe runs it under a mask."""
         many = isinstance(fallback, tuple)
         results = [self.b.emit(Sym.text(f)) for f in (fallback if many else (fallback,))]
         self.b.lines.append(f"    if ({Sym.text(cond)} > 0.5) {{")

@@ -336,16 +336,15 @@ def facial_hair(m, q, x, y, z, fw, rgb):
 
 def paint_face(m, q, x, y, z, fw):
     """Colour and label of the skin surface (a component of the head)."""
-    rgb = (q.skin_r, q.skin_g, q.skin_b)
+    rgb = (q.skin_r + 0.0 * x, q.skin_g + 0.0 * x, q.skin_b + 0.0 * x)
     label = SEG["skin"] + 0.0 * x
-    rgb = (rgb[0] + 0.0 * x, rgb[1] + 0.0 * x, rgb[2] + 0.0 * x)
-    flat = flatten
-    # per-face switches let the shader skip details a face does not have
+    # branches on per-face switches and feature regions: a GPU skips the work a pixel does not
+    # need (llvmpipe evaluates both sides under a mask, so there they cost nothing either way)
     details = q.makeup + q.age + q.bags + q.smile + q.chubby
-    *rgb, line = m.branch(m.step(0.01, details), lambda: flat(skin_paint(m, q, x, y, z, fw, rgb)),
+    *rgb, line = m.branch(m.step(0.01, details), lambda: flatten(skin_paint(m, q, x, y, z, fw, rgb)),
                           (*rgb, 0.0 * x))
     any_hair = q.beard + q.goatee + q.mustache + q.stubble
-    *rgb, beard = m.branch(m.step(0.01, any_hair), lambda: flat(facial_hair(m, q, x, y, z, fw, rgb)),
+    *rgb, beard = m.branch(m.step(0.01, any_hair), lambda: flatten(facial_hair(m, q, x, y, z, fw, rgb)),
                            (*rgb, 0.0 * x))
     rgb = tuple(rgb)
     lw = m.max(q.line_w, fw * 0.9)
