@@ -38,7 +38,7 @@
     if (widget === "slider" && typeof value === "number") return value.toFixed(decimals(spec.step));
     if (widget === "toggle") return value ? "on" : "off";
     if (widget === "choice") return label(value);
-    if (widget === "exemplar") return `exemplar ${String(value).slice(0, 8)}`;
+    if (widget === "exemplar") return `#${String(value).slice(0, 8)}`;
     return String(value);
   }
 

@@ -82,10 +82,27 @@
     });
   }
 
+  let encodeTimer = null;
+  let firstFrameRetries = 0;
+  const ENCODE_MS = 30000;
+
+  // An error notice with a "Try again" button that encodes and renders again.
+  function failed(text) {
+    say(message, text, "error");
+    message.append(" ", el("button", { type: "button", class: "secondary small", dataset: { testid: "retry" },
+      onclick: () => { say(message, ""); encode(); } }, "Try again"));
+  }
+
   function encode() {
     if (!socket || socket.readyState !== WebSocket.OPEN || !version) return;
     encodedFor = null;
     busy.hidden = false;
+    clearTimeout(encodeTimer);
+    encodeTimer = setTimeout(() => {
+      busy.hidden = true;
+      frameInfo.textContent = "no answer";
+      failed(`No worker answered in ${ENCODE_MS / 1000} s while encoding the photo; the renderer may be down.`);
+    }, ENCODE_MS);
     frameInfo.textContent = `encoding the photo for ${version.method}…`;
     socket.send(JSON.stringify({ type: "encode", steps: [{ method: version.method, model_version: version.id }] }));
   }
@@ -97,6 +114,7 @@
       encode();
     } else if (data.type === "encoded") {
       if (version && data.model_version === version.id) {
+        clearTimeout(encodeTimer);
         encodedFor = version.id;
         requestPreview(true);
       }
@@ -106,8 +124,17 @@
         inFlight = false;
         clearTimeout(stallTimer);
       }
-      say(message, data.error, "error");
+      if (data.seq === undefined) clearTimeout(encodeTimer);
       frameInfo.textContent = data.seq !== undefined ? `#${data.seq} failed` : "error";
+      if (data.seq !== undefined && drawnSeq === 0 && !trailing && firstFrameRetries < 2) {
+        // The first frame can miss a worker that is still starting: ask once more before giving up.
+        firstFrameRetries += 1;
+        say(message, `${data.error} Asking again…`);
+        message.dataset.transient = "true";
+        setTimeout(() => requestPreview(true), 1500);
+        return;
+      }
+      failed(data.error);
       sendTrailing();
     }
   }
@@ -130,7 +157,7 @@
     stallTimer = setTimeout(() => {
       inFlight = false;
       busy.hidden = true;
-      say(message, "The renderer is not answering. Is a preview worker running? Move a control to try again.", "error");
+      failed("The renderer is not answering. Is a preview worker running?");
     }, STALL_MS);
     busy.hidden = false;
     socket.send(JSON.stringify({ type: "preview", seq, steps: steps(), final: Boolean(final) }));
@@ -160,7 +187,10 @@
     afterImage.src = lastUrl;
     afterImage.dataset.seq = String(header.seq);
     afterImage.dataset.kind = header.kind;
-    if (message.classList.contains("notice-error")) say(message, "");
+    if (message.classList.contains("notice-error") || message.dataset.transient) {
+      say(message, "");
+      delete message.dataset.transient;
+    }
     const roundTrip = sentAt.has(header.seq) ? Math.round(performance.now() - sentAt.get(header.seq)) : null;
     for (const seq of sentAt.keys()) if (seq <= header.seq) sentAt.delete(seq);
     const parts = [`#${header.seq}`, header.kind, `${header.width}×${header.height}`];
@@ -203,7 +233,7 @@
   function onCommit(name, value) {
     values()[name] = value;
     const spec = (version.controls_schema.properties || {})[name] || {};
-    record(`${titleOf(name, spec)}: ${format(spec, value)}`);
+    record(`${titleOf(name, spec)} → ${format(spec, value)}`);
     requestPreview(true);
   }
 
@@ -211,7 +241,7 @@
     const next = versions.find((v) => String(v.id) === methodSelect.value);
     if (!next || next === version) return;
     showVersion(next);
-    record(`Method: ${label(next.method)}`);
+    record(`Method → ${label(next.method)}`);
     encode();
   });
 
