@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import pathlib
 
-import numpy as np
 
 YAWS = (-60.0, -30.0, 0.0, 30.0, 60.0)
 

@@ -188,6 +188,7 @@ def test_auto_falls_back_to_torch_with_a_warning_when_gl_cannot_start(monkeypatc
         raise RuntimeError("GL backend unavailable: no EGL")
 
     monkeypatch.setattr(gl_backend, "get_renderer", broken)
+    monkeypatch.delenv("FACELAB_WORLD_BACKEND", raising=False)
     with pytest.warns(RuntimeWarning, match="torch"):
         world = FaceWorld(size=32, backend="auto")
     assert world.backend == "torch"

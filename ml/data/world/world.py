@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import pathlib
 import warnings
 
@@ -60,13 +61,16 @@ class FaceWorld:
     """The synthetic face world at one image size.
 
     backend: "gl" (GLSL on llvmpipe via EGL), "torch" (the reference), or "auto" (gl when it
-    can start, else torch with a warning). threads: llvmpipe / torch threads (None: leave as set).
+    can start, else torch with a warning; the FACELAB_WORLD_BACKEND variable can pin it).
+    threads: llvmpipe / torch threads (None: leave as set).
     """
 
     def __init__(self, size: int = 128, correlation: float = 1.0, backend: str = "auto",
                  threads: int | None = None):
         if backend not in ("auto", "gl", "torch"):
             raise ValueError("backend must be 'auto', 'gl' or 'torch'")
+        if backend == "auto":  # FACELAB_WORLD_BACKEND=torch pins "auto" (CI without EGL, say)
+            backend = os.environ.get("FACELAB_WORLD_BACKEND", "auto")
         self.size = int(size)
         self.correlation = float(correlation)
         self.threads = threads
