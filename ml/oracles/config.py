@@ -51,7 +51,7 @@ class OracleConfig(TrainingConfig):
     scale: float = 24.0
     # loss weights of the attribute role
     intensity_weight: float = 2.0
-    style_weight: float = 0.5
+    style_weight: float = 1.0
     # data: `views` renders of each identity (see ml.oracles.data)
     train_identities: int = 1500
     views: int = 4

@@ -188,8 +188,12 @@ def load_identity_oracle(role: str = "eval", path: str | Path | None = None, dev
 
 
 def identity_similarity(a, b, role: str = "eval") -> np.ndarray:
-    """Cosine identity similarity of paired faces (by default graded by the eval network)."""
+    """Cosine identity similarity of paired faces (by default graded by the eval network).
+
+    `a` and `b` are images (see `as_input`) or, as 2-D tensors [N, D], embeddings already made."""
     with torch.no_grad():
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.dim() == 2 and b.dim() == 2:
+            return torch.nn.functional.cosine_similarity(a.float(), b.float(), dim=1).cpu().numpy()
         return load_identity_oracle(role).similarity(a, b).cpu().numpy()
 
 

@@ -156,9 +156,11 @@ class OracleTrainer(TrainingTask):
         }
         style_terms = []
         for key, logits in output["styles"].items():
-            # a style is only defined where its attribute is shown (-1 elsewhere)
+            # A style is only defined where its attribute is shown (-1 elsewhere). Summed over the
+            # faces that show it but divided by the whole batch: dividing by the few that show it
+            # made these noisy terms drown the attribute gradients in the shared trunk.
             style_terms.append(F.cross_entropy(logits.float(), targets["styles"][key], ignore_index=-1,
-                                               reduction="sum") / max(1, int((targets["styles"][key] >= 0).sum())))
+                                               reduction="sum") / logits.shape[0])
         losses["styles"] = config.style_weight * sum(style_terms)
         return losses
 
