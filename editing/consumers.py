@@ -93,6 +93,8 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
         self.stale_dropped = 0
         self.last_sent_seq = 0
         self.throttled_notice_at = 0.0
+        self.visible_exemplars = set()  # exemplar ids already checked for this user
+        self.encoded = set()  # model versions the worker has encoded this photo for
         self.redis = None
         if settings.FACELAB_RENDER_MODE == "celery":
             import redis.asyncio
@@ -114,8 +116,13 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
     async def _over_rate(self) -> bool:
         """Per user, across all their tabs: at most FACELAB_PREVIEW_MAX_PER_SECOND messages a second."""
         key = f"preview-rate:{self.user.id}:{int(time.time())}"
-        await cache.aadd(key, 0, timeout=5)
-        return await cache.aincr(key) > settings.FACELAB_PREVIEW_MAX_PER_SECOND
+        if self.redis is not None:  # one round trip on the connection we hold, no thread hop
+            async with self.redis.pipeline(transaction=True) as pipe:
+                count, _ = await pipe.incr(key).expire(key, 5).execute()
+        else:
+            await cache.aadd(key, 0, timeout=5)
+            count = await cache.aincr(key)
+        return count > settings.FACELAB_PREVIEW_MAX_PER_SECOND
 
     async def receive_json(self, content, **kwargs):
         if await self._over_rate():
@@ -132,7 +139,8 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "error": "seq must be a non-negative integer"})
             return
         try:
-            steps = await database_sync_to_async(services.validate_steps)(content.get("steps"), self.user)
+            steps = await database_sync_to_async(services.validate_steps)(
+                content.get("steps"), self.user, self.visible_exemplars)
         except services.InvalidRecipe as error:
             await self.send_json({"type": "error", "seq": seq, "error": str(error)})
             return
@@ -152,6 +160,11 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
             await sync_to_async(tasks.preview_render.apply_async)(
                 (self.channel_name,), expires=settings.FACELAB_PREVIEW_EXPIRES)
             asyncio.get_running_loop().call_later(previews.stall_seconds(), self._check_stalled, request["seq"])
+
+    def _check_encoded(self, version_id):
+        if version_id not in self.encoded:
+            asyncio.ensure_future(self.send_json({"type": "error", "error": "No worker answered the encode request; "
+                                                  "the renderer may be down. Try again in a moment."}))
 
     def _check_stalled(self, seq):
         if self.last_sent_seq < seq:
@@ -174,7 +187,7 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
             try:
                 frame = await database_sync_to_async(previews.render_request, thread_sensitive=False)(
                     request, self.stale_dropped)
-            except engine.EngineError as error:
+            except previews.RENDER_ERRORS as error:
                 await self.send_json({"type": "error", "seq": request["seq"], "error": str(error)})
                 continue
             if self.pending is not None:
@@ -188,7 +201,10 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
 
     async def _encode(self, version_id):
         if self.redis is not None:
+            self.encoded.discard(version_id)
             await sync_to_async(tasks.encode_latent.delay)(self.photo_id, version_id, self.channel_name)
+            # Encoding takes longer than a frame: allow it a few stall periods before saying so.
+            asyncio.get_running_loop().call_later(3 * previews.stall_seconds(), self._check_encoded, version_id)
             return
         try:
             await database_sync_to_async(tasks.encode_now, thread_sensitive=False)(self.photo_id, version_id)
@@ -207,4 +223,5 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "error", "seq": event["seq"], "error": event["error"]})
 
     async def preview_encoded(self, event):
+        self.encoded.add(event["model_version"])
         await self.send_json({"type": "encoded", "model_version": event["model_version"]})

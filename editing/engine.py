@@ -7,6 +7,7 @@ version); across processes, latents are shared through Redis as safetensors byte
 """
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import threading
@@ -63,10 +64,15 @@ def available_methods() -> list[dict]:
     return methods
 
 
-def method_exists(name: str) -> bool:
+@functools.cache
+def _method_names() -> frozenset:
     from ml import registry
 
-    return name in registry.available()
+    return frozenset(registry.available())
+
+
+def method_exists(name: str) -> bool:
+    return name in _method_names()
 
 
 def validate_controls(schema: dict, controls) -> dict:
@@ -233,6 +239,7 @@ class Step:
     method: str
     checkpoint: str
     version_id: int
+    alignment: str
     controls: dict
     references: dict  # exemplar id -> (cache key, image loader)
 
@@ -298,3 +305,9 @@ def write_untrained_checkpoint(method: str, directory: Path) -> Path:
     if not (Path(directory) / "manifest.json").exists():
         registry.get(method).untrained_checkpoint(directory)
     return Path(directory)
+
+
+def warm_up() -> None:
+    """Load torch, set its threads and run the smoke network once (a worker calls this at start)."""
+    smoke_frame(0, 1.0)
+    log.info("engine warm: torch threads %s, methods %s", configure(), ", ".join(sorted(_method_names())))

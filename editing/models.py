@@ -111,7 +111,9 @@ class Exemplar(models.Model):
     style = models.CharField(max_length=40, blank=True, db_index=True)
     title = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=12, choices=Source.choices, default=Source.USER)
-    public = models.BooleanField(default=False)
+    public = models.BooleanField(default=False)  # listed in everyone's gallery (staff and synthetic)
+    # Used by a link-shared or public recipe: readable by anyone who has its id, never listed.
+    link_shared = models.BooleanField(default=False)
     image = models.ImageField(upload_to=_exemplar_path)  # an aligned crop ("celeba" style)
     alignment = models.CharField(max_length=12, default="celeba")
     created = models.DateTimeField(default=timezone.now)
@@ -122,12 +124,19 @@ class Exemplar(models.Model):
     def __str__(self) -> str:
         return f"{self.attribute}/{self.style or '-'} {self.public_id}"
 
+    @staticmethod
+    def _listed(user) -> Q:
+        return Q(public=True) | Q(owner=user) if user.is_authenticated else Q(public=True)
+
     @classmethod
     def visible_to(cls, user) -> models.QuerySet:
-        shown = Q(public=True)
-        if user.is_authenticated:
-            shown |= Q(owner=user)
-        return cls.objects.filter(shown)
+        """What the gallery lists for `user`: public exemplars and their own."""
+        return cls.objects.filter(cls._listed(user))
+
+    @classmethod
+    def readable_by(cls, user) -> models.QuerySet:
+        """What `user` may use by id: the listed ones, and those a shared recipe uses."""
+        return cls.objects.filter(cls._listed(user) | Q(link_shared=True))
 
     def delete(self, *args, **kwargs):
         image = self.image
@@ -215,6 +224,11 @@ class Recipe(models.Model):
             seen.add(node.pk)
             node = node.forked_from
         return chain
+
+    def share_exemplars(self, exemplar_ids: list[str]) -> None:
+        """A shared recipe shares the owner's exemplars it uses, as a link shares the recipe."""
+        if self.visibility != self.Visibility.PRIVATE and exemplar_ids:
+            Exemplar.objects.filter(owner=self.owner, public_id__in=exemplar_ids).update(link_shared=True)
 
     def fork(self, user) -> "Recipe":
         return Recipe.objects.create(owner=user, title=f"{self.title} (fork)", description=self.description,

@@ -19,9 +19,9 @@ import time
 from django.conf import settings
 
 from editing import engine, services
-from editing.models import Photo
 
 EXPIRY_SECONDS = 60
+RENDER_ERRORS = services.RENDER_ERRORS
 # Clear `busy` only if the newest sequence number is the one just rendered.
 FINISH_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -39,10 +39,8 @@ def keys(channel: str) -> tuple[str, str, str]:
 def render_request(request: dict, stale_dropped: int = 0) -> bytes:
     """Render one request {seq, photo, steps, final, received} into a frame."""
     started = time.time()
-    photo = Photo.objects.get(public_id=request["photo"])
     steps = services.resolve_steps(request["steps"])
-    alignment = services.ModelVersion.objects.get(pk=request["steps"][0]["model_version"]).alignment
-    key, loader = services.photo_source(photo, alignment)
+    key, loader = services.photo_source(request["photo"], steps[0].alignment)
     header = {"queue_ms": round((started - request.get("received", started)) * 1000, 2),
               "stale_dropped": stale_dropped}
     return engine.render_frame(int(request["seq"]), key, loader, steps, bool(request.get("final")), header)
@@ -79,7 +77,7 @@ def run_render_loop(redis_client, channel: str, send_frame, send_error) -> dict:
         seq = str(request["seq"])
         try:
             frame = render_request(request, stale)
-        except (engine.EngineError, Photo.DoesNotExist) as error:
+        except RENDER_ERRORS as error:
             send_error(int(seq), str(error))
             frame = None
         if redis_client.get(seq_key).decode() != seq:

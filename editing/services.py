@@ -4,10 +4,12 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import time
 import zipfile
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
@@ -16,6 +18,8 @@ from editing import engine
 from editing.models import AlignedCrop, BatchJob, BatchResult, Exemplar, ModelVersion, Photo
 
 MAX_STEPS = 8
+# What a render may raise that the person should read: a deleted photo or exemplar counts too.
+RENDER_ERRORS = (engine.EngineError, ObjectDoesNotExist)
 
 
 class InvalidRecipe(ValueError):
@@ -83,7 +87,30 @@ def delete_stale_photos(days: int | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- recipe steps
-def _version_for(step: dict, index: int) -> ModelVersion:
+@dataclass(frozen=True)
+class _VersionFacts:
+    method: str
+    checkpoint: str
+    alignment: str
+    schema: dict
+
+
+_version_cache: dict[int, tuple[float, _VersionFacts]] = {}
+VERSION_CACHE_SECONDS = 30
+
+
+def _version_facts(pk: int) -> _VersionFacts:
+    """What rendering needs of a model version, cached briefly: a slider move costs no query."""
+    cached = _version_cache.get(pk)
+    if cached and time.monotonic() - cached[0] < VERSION_CACHE_SECONDS:
+        return cached[1]
+    version = ModelVersion.objects.get(pk=pk)
+    facts = _VersionFacts(version.method, version.checkpoint, version.alignment, version.controls_schema)
+    _version_cache[pk] = (time.monotonic(), facts)
+    return facts
+
+
+def _version_for(step: dict, index: int) -> tuple[int, _VersionFacts]:
     method = step.get("method")
     if not isinstance(method, str) or not engine.method_exists(method):
         raise InvalidRecipe(f"step {index + 1}: unknown method {method!r}")
@@ -92,21 +119,29 @@ def _version_for(step: dict, index: int) -> ModelVersion:
         version = ModelVersion.active_for(method)
         if version is None:
             raise InvalidRecipe(f"step {index + 1}: no trained {method} model is installed")
-        return version
+        version_id = version.pk
     if not isinstance(version_id, int) or isinstance(version_id, bool):
         raise InvalidRecipe(f"step {index + 1}: model_version must be an integer id")
-    version = ModelVersion.objects.filter(pk=version_id, method=method).first()
-    if version is None:
+    try:
+        facts = _version_facts(version_id)
+    except ModelVersion.DoesNotExist:
+        facts = None
+    if facts is None or facts.method != method:
         raise InvalidRecipe(f"step {index + 1}: {method} has no model version {version_id}")
-    return version
+    return version_id, facts
 
 
-def validate_steps(steps, user) -> list[dict]:
-    """Normalised steps (model version pinned, controls completed) or InvalidRecipe with the reason."""
+def validate_steps(steps, user, visible_exemplars: set | None = None) -> list[dict]:
+    """Normalised steps (model version pinned, controls completed) or InvalidRecipe with the reason.
+
+    `visible_exemplars` remembers exemplar ids already checked for `user`, so a live editor
+    connection pays for each check once, not on every slider move.
+    """
     if not isinstance(steps, list) or not steps:
         raise InvalidRecipe("steps must be a non-empty list")
     if len(steps) > MAX_STEPS:
         raise InvalidRecipe(f"a recipe has at most {MAX_STEPS} steps")
+    visible_exemplars = set() if visible_exemplars is None else visible_exemplars
     normalised = []
     for index, step in enumerate(steps):
         if not isinstance(step, dict):
@@ -114,16 +149,25 @@ def validate_steps(steps, user) -> list[dict]:
         unknown = set(step) - {"method", "model_version", "controls"}
         if unknown:
             raise InvalidRecipe(f"step {index + 1}: unknown field(s) {', '.join(sorted(unknown))}")
-        version = _version_for(step, index)
+        version_id, facts = _version_for(step, index)
         try:
-            controls = engine.validate_controls(version.controls_schema, step.get("controls", {}))
+            controls = engine.validate_controls(facts.schema, step.get("controls", {}))
         except ValueError as error:
-            raise InvalidRecipe(f"step {index + 1} ({version.method}): {error}") from None
-        for ref_id in _exemplar_ids(version.controls_schema, controls):
-            if not Exemplar.visible_to(user).filter(public_id=ref_id).exists():
-                raise InvalidRecipe(f"step {index + 1}: exemplar {ref_id!r} does not exist or is not shared with you")
-        normalised.append({"method": version.method, "model_version": version.pk, "controls": controls})
+            raise InvalidRecipe(f"step {index + 1} ({facts.method}): {error}") from None
+        for ref_id in _exemplar_ids(facts.schema, controls):
+            if ref_id not in visible_exemplars:
+                if not Exemplar.readable_by(user).filter(public_id=ref_id).exists():
+                    raise InvalidRecipe(f"step {index + 1}: exemplar {ref_id!r} does not exist or is not shared "
+                                        "with you")
+                visible_exemplars.add(ref_id)
+        normalised.append({"method": facts.method, "model_version": version_id, "controls": controls})
     return normalised
+
+
+def referenced_exemplars(steps: list[dict]) -> list[str]:
+    """Exemplar ids that validated steps use."""
+    return [ref_id for step in steps
+            for ref_id in _exemplar_ids(_version_facts(step["model_version"]).schema, step["controls"])]
 
 
 def _exemplar_ids(schema: dict, controls: dict) -> list[str]:
@@ -131,42 +175,49 @@ def _exemplar_ids(schema: dict, controls: dict) -> list[str]:
             if spec.get("widget") == "exemplar" and controls.get(name)]
 
 
-def _crop_loader(field_file):
+def _once(load):
+    """A loader that runs `load` at most once (the engine calls it only when a latent is not cached)."""
     cache = {}
 
-    def load():
+    def loader():
         if "image" not in cache:
-            cache["image"] = engine.read_image_file(field_file)
+            cache["image"] = load()
         return cache["image"]
 
-    return load
+    return loader
+
+
+def _exemplar_image(public_id: str):
+    return engine.read_image_file(Exemplar.objects.get(public_id=public_id).image)
+
+
+def _photo_crop_image(public_id: str, alignment: str):
+    crop = Photo.objects.get(public_id=public_id).crop(alignment)
+    if crop is None:
+        raise engine.NoFace("this photo has no aligned face to edit")
+    return engine.read_image_file(crop.image)
 
 
 def resolve_steps(steps: list[dict]) -> list[engine.Step]:
-    """Validated steps -> what the engine runs (checkpoints, exemplar loaders)."""
+    """Validated steps -> what the engine runs. Images load lazily, only for latents not yet cached."""
     resolved = []
-    versions = {v.pk: v for v in ModelVersion.objects.filter(pk__in=[s["model_version"] for s in steps])}
     for step in steps:
-        version = versions[step["model_version"]]
-        references = {}
-        for ref_id in _exemplar_ids(version.controls_schema, step["controls"]):
-            exemplar = Exemplar.objects.get(public_id=ref_id)
-            references[ref_id] = (f"exemplar:{ref_id}", _crop_loader(exemplar.image))
-        resolved.append(engine.Step(version.method, version.checkpoint, version.pk, step["controls"], references))
+        facts = _version_facts(step["model_version"])
+        references = {ref_id: (f"exemplar:{ref_id}", _once(lambda ref_id=ref_id: _exemplar_image(ref_id)))
+                      for ref_id in _exemplar_ids(facts.schema, step["controls"])}
+        resolved.append(engine.Step(facts.method, facts.checkpoint, step["model_version"], facts.alignment,
+                                    step["controls"], references))
     return resolved
 
 
-def photo_source(photo: Photo, alignment: str):
-    crop = photo.crop(alignment)
-    if crop is None:
-        raise engine.NoFace("this photo has no aligned face to edit")
-    return f"photo:{photo.public_id}", _crop_loader(crop.image)
+def photo_source(photo_id: str, alignment: str):
+    """The cache key of a photo's latent and a loader of its aligned crop."""
+    return f"photo:{photo_id}", _once(lambda: _photo_crop_image(photo_id, alignment))
 
 
 def render_photo(photo: Photo, steps: list[dict]):
     resolved = resolve_steps(steps)
-    alignment = ModelVersion.objects.get(pk=steps[0]["model_version"]).alignment
-    key, loader = photo_source(photo, alignment)
+    key, loader = photo_source(photo.public_id, resolved[0].alignment)
     return engine.render_steps(key, loader, resolved)
 
 
@@ -211,7 +262,7 @@ def run_batch(job: BatchJob, progress=None) -> BatchJob:
                 png = engine.to_png(render_photo(photo, job.steps))
                 result.image.save(f"{job.public_id}-{photo.public_id}.png", ContentFile(png), save=False)
                 zipped.writestr(f"{photo.title or photo.public_id}-{photo.public_id}.png", png)
-            except engine.EngineError as error:
+            except RENDER_ERRORS as error:
                 result.error = str(error)
             result.save()
             job.done += 1

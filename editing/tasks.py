@@ -2,20 +2,39 @@
 Queues follow the name prefix (`preview_*`, `encode_*`, `training_*`; see CELERY_TASK_ROUTES)."""
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
 
-from asgiref.sync import async_to_sync
 from celery import shared_task
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from editing import engine, previews, services
-from editing.models import ModelVersion, Photo
+
+
+class _LayerSender:
+    """Sends through the channel layer from one long-lived event loop, so a worker reuses its Redis
+    connections instead of opening new ones for every frame (as `async_to_sync` per call would)."""
+
+    def __init__(self):
+        self._loop = None
+        self._lock = threading.Lock()
+
+    def run(self, coroutine, timeout: float = 10):
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                threading.Thread(target=self._loop.run_forever, name="channel-layer", daemon=True).start()
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+
+_sender = _LayerSender()
 
 
 def _send(channel_name: str, event: dict) -> None:
-    async_to_sync(get_channel_layer().send)(channel_name, event)
+    _sender.run(get_channel_layer().send(channel_name, event))
 
 
 @shared_task(bind=True, name="editing.tasks.worker_ping")
@@ -48,7 +67,7 @@ def preview_render(channel_name: str) -> dict:
 @shared_task(name="editing.tasks.preview_notify_group", ignore_result=True)
 def preview_notify_group(group: str, message: dict) -> None:
     """Broadcast a JSON message to every browser in a group (a user's tabs, later a room)."""
-    async_to_sync(get_channel_layer().group_send)(group, {"type": "group.message", "message": message})
+    _sender.run(get_channel_layer().group_send(group, {"type": "group.message", "message": message}))
 
 
 @shared_task(name="editing.tasks.encode_latent", ignore_result=True, autoretry_for=(ConnectionError,),
@@ -61,10 +80,9 @@ def encode_latent(photo_id: str, version_id: int, channel_name: str | None = Non
 
 
 def encode_now(photo_id: str, version_id: int) -> None:
-    photo = Photo.objects.get(public_id=photo_id)
-    version = ModelVersion.objects.get(pk=version_id)
-    key, loader = services.photo_source(photo, version.alignment)
-    engine.cached_latent(f"{key}:{version.pk}", engine.editor_for(version.method, version.checkpoint), loader)
+    (step,) = services.resolve_steps([{"model_version": version_id, "controls": {}}])
+    key, loader = services.photo_source(photo_id, step.alignment)
+    engine.cached_latent(f"{key}:{version_id}", engine.editor_for(step.method, step.checkpoint), loader)
 
 
 @shared_task(name="editing.tasks.encode_batch_job", ignore_result=True, acks_late=True)

@@ -109,12 +109,21 @@ class RecipeSerializer(serializers.ModelSerializer):
 
 
 class LineageSerializer(serializers.ModelSerializer):
-    id = serializers.CharField(source="public_id", read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True)
+    """An ancestor in a fork's lineage; one the reader may not see is shown without id, title or owner."""
+
+    visible = serializers.SerializerMethodField()
 
     class Meta:
         model = Recipe
-        fields = ["id", "title", "owner"]
+        fields = ["id", "title", "owner", "visible"]
+
+    def get_visible(self, recipe) -> bool:
+        return Recipe.visible_to(self.context["request"].user).filter(pk=recipe.pk).exists()
+
+    def to_representation(self, recipe) -> dict:
+        if not self.get_visible(recipe):
+            return {"id": None, "title": "a recipe that is not shared with you", "owner": None, "visible": False}
+        return {"id": recipe.public_id, "title": recipe.title, "owner": recipe.owner.username, "visible": True}
 
 
 class ApplySerializer(serializers.Serializer):

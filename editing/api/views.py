@@ -50,16 +50,21 @@ class UploadThrottle(ScopedRateThrottle):
         return None if request.method != "POST" else super().get_cache_key(request, view)
 
 
-class PhotoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
-                   viewsets.GenericViewSet):
-    """Your photos. Upload with multipart `image`; the original is never served."""
+class UploadedImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                           viewsets.GenericViewSet):
+    """Objects made from an uploaded image: found by their public id, created by a throttled upload."""
 
-    serializer_class = s.PhotoSerializer
     lookup_field = "public_id"
     lookup_url_kwarg = "id"
     parser_classes = [MultiPartParser, FormParser]
     throttle_classes = [UploadThrottle]
     throttle_scope = "uploads"
+
+
+class PhotoViewSet(UploadedImageViewSet):
+    """Your photos. Upload with multipart `image`; the original is never served."""
+
+    serializer_class = s.PhotoSerializer
 
     def get_queryset(self):
         return Photo.visible_to(self.request.user).prefetch_related("crops")
@@ -103,16 +108,10 @@ def photo_crop(request, id: str, style: str):
     return _file(crop.image, "image/png")
 
 
-class ExemplarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
-                      viewsets.GenericViewSet):
+class ExemplarViewSet(UploadedImageViewSet):
     """The exemplar gallery: public exemplars and your own. Filter with ?attribute=Bangs&style=side."""
 
     serializer_class = s.ExemplarSerializer
-    lookup_field = "public_id"
-    lookup_url_kwarg = "id"
-    parser_classes = [MultiPartParser, FormParser]
-    throttle_classes = [UploadThrottle]
-    throttle_scope = "uploads"
 
     @extend_schema(parameters=[OpenApiParameter("attribute", str), OpenApiParameter("style", str),
                                OpenApiParameter("source", str)])
@@ -120,6 +119,8 @@ class ExemplarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
         return super().list(request, *args, **kwargs)
 
     def get_queryset(self):
+        if self.action != "list":  # one by id: also those a shared recipe uses
+            return Exemplar.readable_by(self.request.user).select_related("owner")
         queryset = Exemplar.visible_to(self.request.user).select_related("owner")
         for name in ("attribute", "style", "source"):
             value = self.request.query_params.get(name)
@@ -152,7 +153,7 @@ class ExemplarViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.D
 @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
 @api_view(["GET"])
 def exemplar_image(request, id: str):
-    exemplar = get_object_or_404(Exemplar.visible_to(request.user), public_id=id)
+    exemplar = get_object_or_404(Exemplar.readable_by(request.user), public_id=id)
     return _file(exemplar.image, "image/png")
 
 
@@ -215,13 +216,15 @@ class RecipeViewSet(viewsets.ModelViewSet):
             raise ValidationError({"steps": [str(error)]})
 
     def perform_create(self, serializer):
-        serializer.save(owner=self.request.user, steps=self._validated_steps(serializer))
+        recipe = serializer.save(owner=self.request.user, steps=self._validated_steps(serializer))
+        recipe.share_exemplars(services.referenced_exemplars(recipe.steps))
 
     def perform_update(self, serializer):
         if serializer.instance.owner_id != self.request.user.id:
             raise PermissionDenied("only its owner can change a recipe")
         extra = {"steps": self._validated_steps(serializer)} if "steps" in serializer.validated_data else {}
-        serializer.save(**extra)
+        recipe = serializer.save(**extra)
+        recipe.share_exemplars(services.referenced_exemplars(recipe.steps))
 
     def perform_destroy(self, recipe):
         if recipe.owner_id != self.request.user.id:
@@ -238,7 +241,8 @@ class RecipeViewSet(viewsets.ModelViewSet):
     @extend_schema(responses=s.LineageSerializer(many=True))
     @action(detail=True, methods=["get"])
     def lineage(self, request, id=None):
-        return Response(s.LineageSerializer(self.get_object().lineage(), many=True).data)
+        return Response(s.LineageSerializer(self.get_object().lineage(), many=True,
+                                            context={"request": request}).data)
 
     @extend_schema(request=s.ApplySerializer, responses={202: s.BatchJobSerializer})
     @action(detail=True, methods=["post"])

@@ -21,7 +21,8 @@
 
   function stalled() {
     inFlight = false;
-    frameInfo.textContent = "the renderer is not answering (is a preview worker running?)";
+    frameInfo.textContent = "the renderer is not answering (is a preview worker running?); asking again";
+    request();  // the unanswered request may have expired on a busy worker: ask for the current value
   }
 
   function request() {

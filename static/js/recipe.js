@@ -56,7 +56,10 @@
       const ancestors = await api(`/api/recipes/${recipeId}/lineage/${shareQuery}`);
       const here = el("li", { class: "current" }, el("strong", {}, recipe.title), ` by ${recipe.owner}`, el("span", { class: "muted small" }, " (this recipe)"));
       list.replaceChildren(here, ...ancestors.map((item) => el("li", { dataset: { testid: "lineage-item" } },
-        "forked from ", el("a", { href: `/recipes/${encodeURIComponent(item.id)}/` }, item.title), ` by ${item.owner}`)));
+        "forked from ", item.visible
+          ? el("a", { href: `/recipes/${encodeURIComponent(item.id)}/` }, item.title)
+          : el("span", { class: "muted" }, item.title),
+        item.visible ? ` by ${item.owner}` : "")));
       if (!ancestors.length) list.append(el("li", { class: "muted small" }, "an original: not forked from another recipe"));
     } catch (error) {
       list.replaceChildren(el("li", { class: "muted" }, `lineage unavailable: ${error.message}`));

@@ -101,3 +101,30 @@ def test_jobs_and_their_results_are_their_owners(alice, bob, alices_photo, api_a
     for path in ("/", "/archive/", f"/results/{alices_photo.public_id}/"):
         assert api_as(bob).get(f"/api/jobs/{job.public_id}{path}").status_code == 404, path
         assert api_as(alice).get(f"/api/jobs/{job.public_id}{path}").status_code == 200, path
+
+
+def test_a_shared_recipe_shares_the_private_exemplars_it_uses_without_listing_them(
+        alice, bob, api_as, model_versions, make_photo):
+    exemplar = Exemplar.objects.create(owner=alice, attribute="Bangs", image="x.png")
+    version = model_versions["elegant"]
+    steps = [{"method": "elegant", "model_version": version.pk, "controls": {"Bangs_exemplar": exemplar.public_id}}]
+    private = api_as(alice).post("/api/recipes/", {"title": "p", "steps": steps}, format="json").json()
+    assert api_as(bob).get(f"/api/exemplars/{exemplar.public_id}/").status_code == 404
+
+    api_as(alice).patch(f"/api/recipes/{private['id']}/", {"visibility": "link"}, format="json")
+    assert api_as(bob).get(f"/api/exemplars/{exemplar.public_id}/").status_code == 200
+    assert api_as(bob).get("/api/exemplars/").json()["count"] == 0  # readable by id, never listed
+    recipe = Recipe.objects.get(public_id=private["id"])
+    photo = make_photo(bob)
+    applied = api_as(bob).post(f"/api/recipes/{recipe.public_id}/apply/?share={recipe.share_token}",
+                               {"photos": [photo.public_id]}, format="json")
+    assert applied.status_code == 202, applied.json()
+
+
+def test_a_forks_lineage_hides_ancestors_the_reader_cannot_see(alice, bob, api_as, model_versions):
+    parent = recipe_for(alice, model_versions["elegant"], "link")
+    fork = api_as(bob).post(f"/api/recipes/{parent.public_id}/fork/?share={parent.share_token}").json()
+    lineage = api_as(bob).get(f"/api/recipes/{fork['id']}/lineage/").json()
+    assert lineage == [{"id": None, "title": "a recipe that is not shared with you", "owner": None,
+                        "visible": False}]
+    assert api_as(alice).get(f"/api/recipes/{fork['id']}/lineage/").status_code == 404  # bob's fork is private
