@@ -50,8 +50,8 @@ class OracleConfig(TrainingConfig):
     margin: float = 0.25
     scale: float = 24.0
     # loss weights of the attribute role
-    intensity_weight: float = 2.0
-    style_weight: float = 1.0
+    intensity_weight: float = 1.0
+    style_weight: float = 0.2
     # data: `views` renders of each identity (see ml.oracles.data)
     train_identities: int = 1500
     views: int = 4
