@@ -95,6 +95,7 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
         self.throttled_notice_at = 0.0
         self.visible_exemplars = set()  # exemplar ids already checked for this user
         self.encoded = set()  # model versions the worker has encoded this photo for
+        self.last_request, self.retried_seq = None, None
         self.redis = None
         if settings.FACELAB_RENDER_MODE == "celery":
             import redis.asyncio
@@ -156,6 +157,7 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
 
     # -- Celery mode ------------------------------------------------------------------------
     async def _submit_to_workers(self, request):
+        self.last_request = request
         if await previews.submit(self.redis, self.channel_name, request):
             await sync_to_async(tasks.preview_render.apply_async)(
                 (self.channel_name,), expires=settings.FACELAB_PREVIEW_EXPIRES)
@@ -173,7 +175,10 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
     async def _report_stall(self, seq):
         await previews.release(self.redis, self.channel_name)
         await self.send_json({"type": "error", "seq": seq, "error": "No preview worker answered in "
-                              f"{previews.stall_seconds():.0f} s; the renderer may be down. Try again in a moment."})
+                              f"{previews.stall_seconds():.0f} s; the renderer may be down. Trying again."})
+        if self.last_request["seq"] == seq and self.retried_seq != seq:
+            self.retried_seq = seq  # its task may have expired in a busy queue: ask once more
+            await self._submit_to_workers(self.last_request)
 
     # -- in-process mode: the same latest-wins rule, inside this connection ------------------
     def _submit_in_process(self, request):

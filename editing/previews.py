@@ -22,10 +22,11 @@ from editing import engine, services
 
 EXPIRY_SECONDS = 60
 RENDER_ERRORS = services.RENDER_ERRORS
-# Clear `busy` only if the newest sequence number is the one just rendered.
+# Clear `busy` (and the request) only if the newest sequence number is the one just rendered, in one
+# step: a request stored between a check and a delete would otherwise be lost without a render.
 FINISH_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   return 1
 end
 return 0
@@ -86,8 +87,7 @@ def run_render_loop(redis_client, channel: str, send_frame, send_error) -> dict:
         if frame is not None:
             send_frame(frame)
             rendered += 1
-        if finish(keys=[seq_key, busy_key], args=[seq]):
-            redis_client.delete(request_key)
+        if finish(keys=[seq_key, busy_key, request_key], args=[seq]):
             return {"rendered": rendered, "stale": stale}
 
 

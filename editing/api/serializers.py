@@ -109,7 +109,8 @@ class RecipeSerializer(serializers.ModelSerializer):
 
 
 class LineageSerializer(serializers.ModelSerializer):
-    """An ancestor in a fork's lineage; one the reader may not see is shown without id, title or owner."""
+    """An ancestor in a fork's lineage. One the reader may not open shows no id (no link); a private
+    one shows neither title nor owner, a link-shared one does (whoever forked it held the link)."""
 
     visible = serializers.SerializerMethodField()
 
@@ -121,9 +122,11 @@ class LineageSerializer(serializers.ModelSerializer):
         return Recipe.visible_to(self.context["request"].user).filter(pk=recipe.pk).exists()
 
     def to_representation(self, recipe) -> dict:
-        if not self.get_visible(recipe):
-            return {"id": None, "title": "a recipe that is not shared with you", "owner": None, "visible": False}
-        return {"id": recipe.public_id, "title": recipe.title, "owner": recipe.owner.username, "visible": True}
+        if self.get_visible(recipe):
+            return {"id": recipe.public_id, "title": recipe.title, "owner": recipe.owner.username, "visible": True}
+        if recipe.visibility == Recipe.Visibility.LINK:
+            return {"id": None, "title": recipe.title, "owner": recipe.owner.username, "visible": False}
+        return {"id": None, "title": "a private recipe", "owner": None, "visible": False}
 
 
 class ApplySerializer(serializers.Serializer):

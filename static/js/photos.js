@@ -131,6 +131,8 @@
   }
 
   fileInput.addEventListener("change", () => { upload(fileInput.files[0]); fileInput.value = ""; });
+  // A file chosen while the page was still loading fired "change" before this script ran.
+  if (fileInput.files.length) { upload(fileInput.files[0]); fileInput.value = ""; }
   for (const name of ["dragenter", "dragover"]) {
     dropzone.addEventListener(name, (event) => { event.preventDefault(); dropzone.classList.add("over"); });
   }

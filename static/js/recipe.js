@@ -59,7 +59,7 @@
         "forked from ", item.visible
           ? el("a", { href: `/recipes/${encodeURIComponent(item.id)}/` }, item.title)
           : el("span", { class: "muted" }, item.title),
-        item.visible ? ` by ${item.owner}` : "")));
+        item.owner ? ` by ${item.owner}` : "")));
       if (!ancestors.length) list.append(el("li", { class: "muted small" }, "an original: not forked from another recipe"));
     } catch (error) {
       list.replaceChildren(el("li", { class: "muted" }, `lineage unavailable: ${error.message}`));

@@ -43,6 +43,8 @@ def sign_up(page, base_url) -> str:
 
 def upload(page, name: str) -> None:
     page.get_by_test_id("nav-photos").click()
+    page.wait_for_url("**/photos/")
+    page.wait_for_load_state("load")  # the page script listens for the file input's change
     page.get_by_test_id("photo-file").set_input_files(str(FACES / name))
     result = page.get_by_test_id("face-result")
     expect(result).to_have_attribute("data-status", "ready", timeout=SLOW)
@@ -92,8 +94,9 @@ def test_upload_edit_save_share_and_apply(stack_server, browser, output_dir):
 
     # The editor: the first frame comes from the Celery worker after the photo is encoded.
     alice.get_by_test_id("face-edit").click()
+    alice.wait_for_url("**/edit/")
     preview = alice.get_by_test_id("preview-image")
-    expect(preview).to_have_attribute("data-kind", "final", timeout=SLOW)
+    alice.wait_for_function("document.querySelector('[data-testid=preview-image]').dataset.kind === 'final'", timeout=SLOW)
     untrained = alice.get_by_test_id("untrained-badge").is_visible()
     assert alice.locator("#editor").get_attribute("data-render-mode") == "celery"
     expect(alice.get_by_test_id("frame-info")).to_contain_text("render")
@@ -119,7 +122,7 @@ def test_upload_edit_save_share_and_apply(stack_server, browser, output_dir):
     slider = group.locator("[data-widget=slider]") if group.count() else alice.locator("[data-widget=slider]").first
     drag(alice, slider.first, 0.66, 0.05)
     wait_for_newer_frame(alice, before_seq)
-    expect(preview).to_have_attribute("data-kind", "final", timeout=SLOW)
+    alice.wait_for_function("document.querySelector('[data-testid=preview-image]').dataset.kind === 'final'", timeout=SLOW)
     assert int(preview.get_attribute("data-seq")) > before_seq
     assert preview.get_attribute("src") != before_src
     image_changed = alice.evaluate(PIXEL_DIFFERENCE, before_pixels)

@@ -121,10 +121,14 @@ def test_a_shared_recipe_shares_the_private_exemplars_it_uses_without_listing_th
     assert applied.status_code == 202, applied.json()
 
 
-def test_a_forks_lineage_hides_ancestors_the_reader_cannot_see(alice, bob, api_as, model_versions):
+def test_a_forks_lineage_links_only_ancestors_the_reader_can_open(alice, bob, api_as, model_versions):
     parent = recipe_for(alice, model_versions["elegant"], "link")
     fork = api_as(bob).post(f"/api/recipes/{parent.public_id}/fork/?share={parent.share_token}").json()
     lineage = api_as(bob).get(f"/api/recipes/{fork['id']}/lineage/").json()
-    assert lineage == [{"id": None, "title": "a recipe that is not shared with you", "owner": None,
-                        "visible": False}]
+    assert lineage == [{"id": None, "title": "link recipe", "owner": "alice", "visible": False}]
     assert api_as(alice).get(f"/api/recipes/{fork['id']}/lineage/").status_code == 404  # bob's fork is private
+
+    parent.visibility = Recipe.Visibility.PRIVATE
+    parent.save()
+    assert api_as(bob).get(f"/api/recipes/{fork['id']}/lineage/").json() == [
+        {"id": None, "title": "a private recipe", "owner": None, "visible": False}]
