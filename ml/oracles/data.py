@@ -91,7 +91,6 @@ class FaceSet:
 def render_params(params, size: int, backend: str = "auto") -> FaceSet:
     """Render world parameters. Uses `FaceWorld` when the world package provides it, else the
     world's packer and its GL (or torch reference) renderer directly."""
-    _load_triton_before_gl()
     try:
         from ml.data.world import FaceWorld
     except ImportError:
@@ -122,19 +121,9 @@ def render_params(params, size: int, backend: str = "auto") -> FaceSet:
                    params.identity.astype(np.int64), params.pose.astype(np.float32))
 
 
-def _load_triton_before_gl() -> None:
-    """torch._dynamo (imported lazily by optimizers) loads triton, which bundles its own LLVM and
-    segfaults when it is loaded after Mesa's llvmpipe. Loading it before any GL context is safe."""
-    try:
-        import triton  # noqa: F401
-    except ImportError:
-        pass
-
-
 def fast_renderer_available() -> bool:
     """Whether faces render quickly here (FaceWorld, or the GL backend), not only with the slow
     torch reference renderer."""
-    _load_triton_before_gl()
     try:
         from ml.data.world import FaceWorld  # noqa: F401
 

@@ -24,12 +24,6 @@ VERIFICATION_FLOOR = 0.8
 FRESH_SEED = 20_240_611  # no training / validation / report set uses it
 
 
-@pytest.fixture(autouse=True)
-def media_root():
-    """The web tests' autouse fixture of this name needs pytest-django; these tests need no media
-    folder and run with `-p no:django`, so it is overridden here."""
-
-
 def _fast_renderer_or_skip():
     """Fresh renders at 128 px need the GL renderer (or FaceWorld's fast backend) to stay quick."""
     from ml.oracles.data import fast_renderer_available

@@ -154,12 +154,22 @@ void main() {
 """
 
 
+def _load_triton_first() -> None:
+    """torch._dynamo (imported lazily by optimizers) loads triton, which bundles its own LLVM and
+    segfaults when loaded after Mesa's llvmpipe; loaded before any GL context, both work."""
+    try:
+        import triton  # noqa: F401
+    except ImportError:
+        pass
+
+
 class GLRenderer:
     """Owns the EGL context, the compiled program and one atlas framebuffer per tile size."""
 
     def __init__(self, threads: int | None = None):
         if threads is not None:
             os.environ["LP_NUM_THREADS"] = str(threads)
+        _load_triton_first()
         import moderngl
 
         self.moderngl = moderngl
