@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from asgiref.sync import sync_to_async
@@ -15,13 +16,28 @@ from editing.frames import unpack_frame
 from editing.groups import user_group
 from editing.models import Photo
 
-# Closing before accept() refuses the handshake with HTTP 403.
+# Closing before accept() refuses the handshake with HTTP 403. Celery publishes below run off the
+# thread that Django's sync views share (thread_sensitive=False): a slow broker must not stall pages.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 MAX_STRENGTH = 2.0
 
 
-class PreviewConsumer(AsyncJsonWebsocketConsumer):
+class JsonConsumer(AsyncJsonWebsocketConsumer):
+    """A JSON consumer that answers a message that is not JSON instead of dropping the connection."""
+
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        if content is None:
+            await self.send_json({"type": "error", "error": "messages must be JSON text"})
+            return
+        await self.receive_json(content, **kwargs)
+
+
+class PreviewConsumer(JsonConsumer):
     """`/ws/preview/`: live previews for one browser tab, and notices for all of a user's tabs.
 
     Client -> server: {"type": "smoke", "seq": 7, "strength": 0.5}
@@ -54,7 +70,7 @@ class PreviewConsumer(AsyncJsonWebsocketConsumer):
             return
         strength = min(max(strength, 0.0), MAX_STRENGTH)
         if settings.FACELAB_RENDER_MODE == "celery":
-            await sync_to_async(tasks.preview_smoke.apply_async)(
+            await sync_to_async(tasks.preview_smoke.apply_async, thread_sensitive=False)(
                 (self.channel_name, seq, strength), expires=settings.FACELAB_PREVIEW_EXPIRES)
         else:
             frame = await sync_to_async(engine.smoke_frame, thread_sensitive=False)(seq, strength)
@@ -67,7 +83,7 @@ class PreviewConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "notice", **event["message"]})
 
 
-class EditorConsumer(AsyncJsonWebsocketConsumer):
+class EditorConsumer(JsonConsumer):
     """`/ws/edit/<photo>/`: live previews of one photo under recipe steps, latest wins.
 
     Client -> server:
@@ -159,7 +175,7 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
     async def _submit_to_workers(self, request):
         self.last_request = request
         if await previews.submit(self.redis, self.channel_name, request):
-            await sync_to_async(tasks.preview_render.apply_async)(
+            await sync_to_async(tasks.preview_render.apply_async, thread_sensitive=False)(
                 (self.channel_name,), expires=settings.FACELAB_PREVIEW_EXPIRES)
             asyncio.get_running_loop().call_later(previews.stall_seconds(), self._check_stalled, request["seq"])
 
@@ -207,7 +223,8 @@ class EditorConsumer(AsyncJsonWebsocketConsumer):
     async def _encode(self, version_id):
         if self.redis is not None:
             self.encoded.discard(version_id)
-            await sync_to_async(tasks.encode_latent.delay)(self.photo_id, version_id, self.channel_name)
+            await sync_to_async(tasks.encode_latent.delay, thread_sensitive=False)(
+                self.photo_id, version_id, self.channel_name)
             # Encoding takes longer than a frame: allow it a few stall periods before saying so.
             asyncio.get_running_loop().call_later(3 * previews.stall_seconds(), self._check_encoded, version_id)
             return

@@ -1,10 +1,11 @@
 """What /healthz reports: each part the configuration names, and whether it answers."""
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -12,10 +13,13 @@ from django.db import connection
 QUEUES = ("preview", "encode", "training")
 
 
-def _timed(check) -> dict:
+async def _timed(check) -> dict:
     started = time.perf_counter()
     try:
-        result = check()
+        if asyncio.iscoroutinefunction(check):
+            result = await check()
+        else:  # blocking clients (database, Celery) run off the event loop
+            result = await sync_to_async(check, thread_sensitive=check is check_database)()
     except Exception as error:  # a health check reports every failure, whatever its kind
         result = {"ok": False, "error": f"{type(error).__name__}: {error}"}
     result.setdefault("configured", True)
@@ -30,17 +34,15 @@ def check_database() -> dict:
     return {"ok": True, "vendor": connection.vendor}
 
 
-def check_channel_layer() -> dict:
+async def check_channel_layer() -> dict:
+    """A message sent to a fresh channel and read back. The channel is a plain one, not a
+    process-local `new_channel()`: those are read by the consumers' shared receive loop."""
     layer = get_channel_layer()
-
-    async def round_trip():
-        channel = await layer.new_channel("health.")
-        token = uuid.uuid4().hex
-        await layer.send(channel, {"type": "health.ping", "token": token})
-        message = await layer.receive(channel)
-        return message.get("token") == token
-
-    return {"ok": async_to_sync(round_trip)(), "backend": type(layer).__name__}
+    channel = f"health.{uuid.uuid4().hex}"
+    token = uuid.uuid4().hex
+    await layer.send(channel, {"type": "health.ping", "token": token})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    return {"ok": message.get("token") == token, "backend": type(layer).__name__}
 
 
 def check_broker() -> dict:
@@ -67,9 +69,10 @@ def check_workers() -> dict:
     return result
 
 
-def report() -> dict:
+async def report() -> dict:
     checks = {"database": check_database, "channel_layer": check_channel_layer,
               "broker": check_broker, "workers": check_workers}
-    results = {name: _timed(check) for name, check in checks.items()}
+    timed = await asyncio.gather(*(_timed(check) for check in checks.values()))
+    results = dict(zip(checks, timed))
     return {"ok": all(r["ok"] for r in results.values()), "render_mode": settings.FACELAB_RENDER_MODE,
             "checks": results}

@@ -25,6 +25,6 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    result = health.report()
+async def healthz(request: HttpRequest) -> JsonResponse:
+    result = await health.report()
     return JsonResponse(result, status=200 if result["ok"] else 503)

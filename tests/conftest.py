@@ -206,6 +206,15 @@ def model_versions(django_db_blocker, tmp_path):
 
 
 @pytest.fixture
+def gallery(django_db_blocker):
+    """The synthetic exemplars `make run` seeds (stack tests flush the database after each test)."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("seed_exemplars", per_style=1, stdout=open(os.devnull, "w"))
+
+
+@pytest.fixture
 def make_photo():
     from editing import services
 

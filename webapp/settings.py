@@ -182,8 +182,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("FACELAB_LOG_LEVEL", "INFO").upper()},
 }
-# Seconds after which an unstarted preview task is dropped by the worker (it is stale by then).
-FACELAB_PREVIEW_EXPIRES = envint("FACELAB_PREVIEW_EXPIRES", 5)
+# A render task reads the newest request when it starts, so a late task is harmless; the limit only
+# clears out tasks queued behind a worker that died.
+FACELAB_PREVIEW_EXPIRES = envint("FACELAB_PREVIEW_EXPIRES", 30)
 
 # --- Uploads, previews, caches ---------------------------------------------------------------
 FACELAB_UPLOAD_MAX_BYTES = envint("FACELAB_UPLOAD_MAX_BYTES", 20 * 1024 * 1024)

@@ -82,7 +82,7 @@ def drag(page, slider, start: float, end: float, steps: int = 12) -> None:
     page.mouse.up()
 
 
-def test_upload_edit_save_share_and_apply(stack_server, browser, output_dir):
+def test_upload_edit_save_share_and_apply(stack_server, model_versions, gallery, browser, output_dir):
     errors: list[str] = []
     alice = new_page(browser, errors)
     sign_up(alice, stack_server.url)

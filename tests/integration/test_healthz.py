@@ -1,6 +1,7 @@
 """/healthz reports every configured part and answers 200 only when all of them answer."""
 import httpx
 import pytest
+from asgiref.sync import async_to_sync
 
 pytestmark = pytest.mark.stack
 
@@ -22,7 +23,7 @@ def test_healthz_is_503_when_a_configured_part_is_down(stack_database, monkeypat
 
     settings.FACELAB_RENDER_MODE = "celery"
     monkeypatch.setattr("webapp.celery.app.conf.broker_url", "redis://127.0.0.1:1/0")
-    report = health.report()
+    report = async_to_sync(health.report)()
     assert report["ok"] is False
     assert report["checks"]["broker"]["ok"] is False
     assert "Error" in report["checks"]["broker"]["error"]

@@ -92,6 +92,13 @@ def test_controls_outside_the_schema_get_the_reason_and_no_frame(stack_server, a
             assert "Bangs_strength" in error["error"] and "maximum" in error["error"]
             await socket.send(json.dumps({"type": "draw a moustache"}))
             assert (await next_message(socket))["error"] == "unknown message type"
+            await socket.send("{not json")
+            assert (await next_message(socket))["error"] == "messages must be JSON text"
+            await socket.send(b"\x00\x01")
+            assert (await next_message(socket))["error"] == "messages must be JSON text"
+            await socket.send(preview(6, version, Bangs_strength=0.5))  # the connection is still good
+            header, _ = await next_message(socket)
+            assert header["seq"] == 6
 
     asyncio.run(scenario())
 
