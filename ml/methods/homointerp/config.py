@@ -11,6 +11,7 @@ import dataclasses
 from typing import Any, ClassVar
 
 from ml.config import ConfigError, TrainingConfig
+from ml.data.datasets import CELEBA_ATTRIBUTES
 
 # The official code's five groups (14 CelebA labels); identical in every commit.
 OFFICIAL_GROUPS = (
@@ -33,17 +34,8 @@ REPORT_GROUP_NAMES = OFFICIAL_GROUP_NAMES + ("eyes", "face_shape", "hair_texture
 
 RESIDUAL_NAME = "residual"
 
-# CelebA's 40 attributes in list_attr_celeba.txt column order: the default meaning of an
-# attribute tensor's columns.
-CELEBA_ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
-    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
-    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones",
-    "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin",
-    "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair",
-    "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
-    "Wearing_Necktie", "Young",
-)
+# CelebA's 40 attributes in list_attr_celeba.txt column order are the default meaning of an
+# attribute tensor's columns (CELEBA_ATTRIBUTES, shared with the dataset readers).
 
 
 def parse_group(spec: str) -> list[tuple[str, bool]]:
