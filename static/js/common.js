@@ -100,5 +100,13 @@
       dateStyle: "medium", timeStyle: "short" });
   }
 
-  window.FaceLab = { api, apiAll, ApiError, csrfToken, el, reason, say, label, when };
+  // A preview frame (editing/frames.py): 4-byte header length, JSON header, then the image bytes.
+  function decodeFrame(buffer) {
+    const headerLength = new DataView(buffer).getUint32(0);
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+    const type = header.kind === "final" ? "image/png" : "image/jpeg";
+    return { header, image: new Blob([new Uint8Array(buffer, 4 + headerLength)], { type }) };
+  }
+
+  window.FaceLab = { api, apiAll, ApiError, csrfToken, decodeFrame, el, reason, say, label, when };
 })();

@@ -171,19 +171,15 @@
   }
 
   function onFrame(buffer) {
-    const view = new DataView(buffer);
-    const headerLength = view.getUint32(0);
-    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+    const { header, image } = window.FaceLab.decodeFrame(buffer);
     inFlight = false;
     clearTimeout(stallTimer);
     if (!trailing) busy.hidden = true;
     sendTrailing();
     if (header.seq <= drawnSeq) return; // a late frame never overwrites a newer one
     drawnSeq = header.seq;
-    const type = header.kind === "final" ? "image/png" : "image/jpeg";
-    const blob = new Blob([new Uint8Array(buffer, 4 + headerLength)], { type });
     if (lastUrl) URL.revokeObjectURL(lastUrl);
-    lastUrl = URL.createObjectURL(blob);
+    lastUrl = URL.createObjectURL(image);
     afterImage.src = lastUrl;
     afterImage.dataset.seq = String(header.seq);
     afterImage.dataset.kind = header.kind;

@@ -35,15 +35,12 @@
   }
 
   function draw(buffer) {
-    const view = new DataView(buffer);
-    const headerLength = view.getUint32(0);
-    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headerLength)));
+    const { header, image: blob } = window.FaceLab.decodeFrame(buffer);
     inFlight = false;
     clearTimeout(stallTimer);
     if (trailing) { trailing = false; request(); }
     if (header.seq <= drawnSeq) return;
     drawnSeq = header.seq;
-    const blob = new Blob([new Uint8Array(buffer, 4 + headerLength)], { type: "image/jpeg" });
     if (lastUrl) URL.revokeObjectURL(lastUrl);
     lastUrl = URL.createObjectURL(blob);
     image.src = lastUrl;
