@@ -43,10 +43,20 @@ def main(argv=None) -> None:
     import uvicorn
 
     database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
-    print(f"FaceLab is running at http://{args.host}:{args.port}/  "
-          f"(database: {database}, previews: {settings.FACELAB_RENDER_MODE})", flush=True)
-    uvicorn.run("webapp.asgi:application", host=args.host, port=args.port, lifespan="on",
-                log_level=os.environ.get("FACELAB_LOG_LEVEL", "info").lower())
+    announcement = (f"FaceLab is running at http://{args.host}:{args.port}/  "
+                    f"(database: {database}, previews: {settings.FACELAB_RENDER_MODE})")
+
+    class AnnouncingServer(uvicorn.Server):
+        """Prints the URL once the app answers, not before (start-up imports take seconds)."""
+
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            if self.started:
+                print(announcement, flush=True)
+
+    config = uvicorn.Config("webapp.asgi:application", host=args.host, port=args.port, lifespan="on",
+                            log_level=os.environ.get("FACELAB_LOG_LEVEL", "info").lower())
+    AnnouncingServer(config).run()
 
 
 if __name__ == "__main__":
