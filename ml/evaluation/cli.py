@@ -1,71 +1,167 @@
-"""`python -m ml eval METHOD --checkpoint DIR [--data synthetic|PATH] [--out DIR] [--record]`
+"""`python -m ml eval METHOD --checkpoint DIR [--count N] [--figures DIR] [--record]`
 
-Prints a table and writes `eval.json` (into --out, default the checkpoint directory). With
-`--record`, the numbers are also stored under `metrics` in the checkpoint's manifest.
-Metrics that need the evaluation oracles are listed as unavailable until those exist.
+Grades a checkpoint on held-out synthetic people with the evaluation oracles and ground-truth
+counterfactual renders (see ml.evaluation), prints a table, writes `eval.json` (into --out,
+default the checkpoint directory) and the method's figures (PNG, into --figures, default
+docs/eval/). With `--record` the headline numbers are also stored under `metrics` in the
+checkpoint's manifest. `--data PATH` (a .npz or CelebA-format folder) measures only the
+reconstruction error with no edit on those images, which needs no oracle.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-ORACLE_METRICS = ("attribute_success", "identity_similarity", "exemplar_fidelity", "slider_rank_correlation")
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_FIGURES = REPO / "docs" / "eval"
+# Manifest keys every evaluated method records, plus the method's own.
+COMMON_KEYS = ("attribute_success", "identity_similarity", "reconstruction_l1", "outside_change",
+               "counterfactual_l1")
+METHOD_KEYS = {"elegant": "exemplar_fidelity", "homointerp": "slider_rank_correlation"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("method")
     parser.add_argument("--checkpoint", required=True, help="checkpoint or run directory")
-    parser.add_argument("--data", default="synthetic", help="'synthetic', a .npz file or a CelebA-format folder")
-    parser.add_argument("--count", type=int, default=64, help="held-out images to evaluate on")
+    parser.add_argument("--data", default="synthetic", help="'synthetic' (full evaluation) or a .npz / "
+                                                            "CelebA-format folder (reconstruction only)")
+    parser.add_argument("--count", type=int, default=48, help="held-out faces to evaluate on")
     parser.add_argument("--data-seed", type=int, default=10_000, help="seed of the held-out synthetic faces")
     parser.add_argument("--out", help="where to write eval.json (default: the checkpoint directory)")
+    parser.add_argument("--figures", default=str(DEFAULT_FIGURES), help="where to write the PNG figures")
+    parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--record", action="store_true", help="store the metrics in the manifest too")
     parser.add_argument("--threads", type=int)
 
 
-def evaluate_editor(editor, images: np.ndarray) -> dict[str, float]:
-    """Reconstruction L1 with default controls (in [0, 1] pixel units) and render time."""
-    errors, encode_ms, render_ms = [], [], []
-    default_controls = editor.validate({})
-    for image in images:
-        start = time.perf_counter()
-        latent = editor.encode(image)
-        encode_ms.append((time.perf_counter() - start) * 1000)
-        start = time.perf_counter()
-        output = editor.render(latent, default_controls)
-        render_ms.append((time.perf_counter() - start) * 1000)
-        errors.append(np.abs(output.astype(np.float32) - image.astype(np.float32)).mean() / 255.0)
-    return {"reconstruction_l1": float(np.mean(errors)), "encode_ms": float(np.median(encode_ms)),
-            "render_ms": float(np.median(render_ms)), "images": len(images)}
+def method_module(name: str):
+    if name == "elegant":
+        from ml.evaluation import elegant as module
+    elif name == "homointerp":
+        from ml.evaluation import homointerp as module
+    else:
+        raise SystemExit(f"no evaluation is written for {name!r} yet (have: {', '.join(METHOD_KEYS)})")
+    return module
+
+
+def evaluate(method: str, editor, graders, count: int = 48, seed: int = 10_000,
+             figures_dir: str | Path | None = DEFAULT_FIGURES, photos=None) -> dict:
+    """The whole evaluation of one editor: metrics, and (with figures_dir) figures and photos."""
+    from ml.evaluation.photos import PHOTOS, edit_photos
+
+    module = method_module(method)
+    start = time.perf_counter()
+    report = {"method": method, **module.evaluate(editor, graders, count=count, seed=seed),
+              "graders": graders.describe()}
+    if figures_dir is not None:
+        figures_dir = Path(figures_dir)
+        report["figures"] = module.figures(editor, figures_dir)
+        photos = PHOTOS if photos is None else photos
+        if photos:
+            report["photos"] = edit_photos(editor, module.photo_edits, figures_dir / f"{method}-photo.png", photos)
+    report["seconds"] = round(time.perf_counter() - start, 1)
+    return report
+
+
+def recorded_metrics(method: str, report: dict) -> dict[str, float]:
+    """The numbers a manifest keeps (floats only, so any reader can show them)."""
+    summary = report["summary"]
+    keys = COMMON_KEYS + (METHOD_KEYS[method],)
+    metrics = {key: round(float(summary[key]), 4) for key in keys if key in summary}
+    for attribute, entry in report["attributes"].items():
+        metrics[f"attribute_success/{attribute}"] = round(entry["success"], 4)
+    metrics["eval_faces"] = report["faces"]
+    return metrics
+
+
+def format_report(report: dict) -> str:
+    def number(value) -> str:
+        return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+    lines = [f"{report['method']}: {report['faces']} held-out synthetic people (seed {report['seed']})", ""]
+    lines.append(f"{'metric':<26}{'value':>8}")
+    for key, value in report["summary"].items():
+        lines.append(f"{key:<26}{number(value):>8}")
+    lines += ["", f"{'attribute':<20}{'success':>8}{'add':>7}{'remove':>7}{'identity':>9}{'outside':>8}"
+                  f"{'cf L1':>7}{'truth':>7}"]
+    for attribute, entry in report["attributes"].items():
+        lines.append(f"{attribute:<20}{number(entry['success']):>8}{number(entry['success_add']):>7}"
+                     f"{number(entry['success_remove']):>7}{number(entry['identity_similarity']):>9}"
+                     f"{number(entry['outside_change']):>8}{number(entry['counterfactual_l1']):>7}"
+                     f"{number(entry['true_success']):>7}")
+    if "styles" in report:
+        lines += ["", f"{'style key':<20}{'fidelity':>9}{'all adds':>9}{'truth':>7}{'shown':>7}"]
+        for key, entry in report["styles"].items():
+            lines.append(f"{key:<20}{number(entry['fidelity']):>9}{number(entry['fidelity_all_additions']):>9}"
+                         f"{number(entry['true_fidelity']):>7}{entry['with_attribute']:>4}/{entry['edits']}")
+    if "sliders" in report:
+        lines += ["", f"{'group':<14}{'attribute':<14}{'rank corr':>10}{'intensity moved':>17}"]
+        for group, entry in report["sliders"].items():
+            lines.append(f"{group:<14}{entry['attribute']:<14}{number(entry['rank_correlation']):>10}"
+                         f"{number(entry['intensity_change']):>17}")
+    timing = report.get("timing", {})
+    if timing:
+        lines += ["", f"encode {timing['encode_ms_mean']:.1f} ms/face, render {timing['render_ms_median']:.1f} ms "
+                      "(median, no edit)"]
+    for photo, distances in report.get("photos", {}).get("dlib_distance", {}).items():
+        shown = ", ".join(f"{label} {value:.3f}" for label, value in distances.items())
+        lines.append(f"dlib distance to the original ({photo}): {shown}")
+    return "\n".join(lines)
+
+
+def evaluate_reconstruction(editor, images: np.ndarray) -> dict[str, float]:
+    """Reconstruction L1 with default controls (in [0, 1] pixel units) and timing, on any images."""
+    from ml.evaluation.edits import encode_all, reconstruction
+
+    latents, encode_ms = encode_all(editor, images)
+    return {**reconstruction(editor, images, latents), "encode_ms_mean": encode_ms, "images": len(images)}
+
+
+def _checkpoint_dir(path: str | Path) -> Path:
+    from ml import checkpoints
+
+    path = Path(path)
+    if (path / checkpoints.MANIFEST_FILE).is_file():
+        return path
+    return checkpoints.latest_checkpoint(path) or path
 
 
 def run(args: argparse.Namespace) -> int:
     from ml import checkpoints, registry
-    from ml.training.datasets import load_dataset
+    from ml.runtime import configure_torch
 
+    configure_torch(args.threads)
     method = registry.get(args.method)
-    editor = method.load_editor(args.checkpoint)
-    dataset = load_dataset(args.data, editor.image_size, count=args.count, seed=args.data_seed)
-    metrics = evaluate_editor(editor, dataset.images[: args.count])
-    unavailable = [name for name in ORACLE_METRICS]
-    print(f"{args.method} @ {args.checkpoint} on {len(dataset.images[: args.count])} held-out images")
-    for name, value in metrics.items():
-        print(f"  {name:<24} {value:.4g}")
-    print(f"  not yet measured (needs ml.oracles): {', '.join(unavailable)}")
-    checkpoint_dir = Path(args.checkpoint)
-    if not (checkpoint_dir / checkpoints.MANIFEST_FILE).is_file():
-        checkpoint_dir = checkpoints.latest_checkpoint(checkpoint_dir) or checkpoint_dir
+    checkpoint_dir = _checkpoint_dir(args.checkpoint)
+    editor = method.load_editor(checkpoint_dir)
     out = Path(args.out) if args.out else checkpoint_dir
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps({"method": args.method, "checkpoint": str(checkpoint_dir),
-                                               "data": dataset.fingerprint, "metrics": metrics,
-                                               "unavailable": unavailable}, indent=2) + "\n")
+    if args.data != "synthetic":
+        from ml.training.datasets import load_dataset
+
+        dataset = load_dataset(args.data, editor.image_size, count=args.count, seed=args.data_seed)
+        metrics = evaluate_reconstruction(editor, dataset.images[: args.count])
+        print(json.dumps(metrics, indent=2))
+        (out / "eval.json").write_text(json.dumps({"method": args.method, "data": dataset.fingerprint,
+                                                   "metrics": metrics}, indent=2) + "\n")
+        return 0
+
+    from ml.evaluation.grading import Graders
+
+    report = evaluate(args.method, editor, Graders.load(), count=args.count, seed=args.data_seed,
+                      figures_dir=None if args.no_figures else args.figures)
+    report["checkpoint"] = str(checkpoint_dir)
+    print(format_report(report))
+    (out / "eval.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
+    print(f"wrote {out / 'eval.json'}" + (f" and figures in {args.figures}" if not args.no_figures else ""))
     if args.record:
         manifest = checkpoints.read_manifest(checkpoint_dir)
-        manifest.metrics.update({"reconstruction_l1": metrics["reconstruction_l1"]})
+        manifest.metrics.update(recorded_metrics(args.method, report))
         checkpoints.write_manifest(checkpoint_dir, manifest)
+        print(f"recorded in {checkpoint_dir / checkpoints.MANIFEST_FILE}")
     return 0
