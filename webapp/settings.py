@@ -175,6 +175,7 @@ USE_TZ = True
 # --- Machine learning ----------------------------------------------------------------------
 # Threads for torch in this process; workers sharing a machine should split the cores.
 FACELAB_TORCH_THREADS = envint("FACELAB_TORCH_THREADS", 0) or None
+FACELAB_RENDER_PRECISION = os.environ.get("FACELAB_RENDER_PRECISION", "bf16")  # or "fp32"
 
 LOGGING = {
     "version": 1,

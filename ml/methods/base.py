@@ -50,6 +50,10 @@ class Editor(abc.ABC):
         caller (the web engine) resolves and encodes them, with the same editor.
         """
 
+    def set_precision(self, precision: str) -> "Editor":
+        """"fp32" or "bf16" (autocast + channels-last). Editors that gain from bf16 override this."""
+        return self
+
     def validate(self, controls: Any) -> dict:
         """Controls with defaults filled in, or ControlsError with the reason."""
         return validate_controls(self.controls_schema(), controls)
