@@ -80,7 +80,17 @@ class LightStage(nn.Module):
 
 # --- backbones ------------------------------------------------------------------------------------
 
-class ResidualBackbone(nn.Module):
+class StagedBackbone(nn.Module):
+    """A stem then stages; `features` returns every stage's map, shallow to deep."""
+
+    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        maps = [self.stem(x)]
+        for stage in self.stages:
+            maps.append(stage(maps[-1]))
+        return maps
+
+
+class ResidualBackbone(StagedBackbone):
     """A stride-2 stem, then one residual block per stage, each halving the resolution."""
 
     def __init__(self, widths: Sequence[int] = (24, 32, 64, 96, 128)):
@@ -89,14 +99,8 @@ class ResidualBackbone(nn.Module):
         self.stages = nn.ModuleList(ResidualBlock(a, b, stride=2) for a, b in zip(widths[:-1], widths[1:]))
         self.out_channels = widths[-1]
 
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        maps = [self.stem(x)]
-        for stage in self.stages:
-            maps.append(stage(maps[-1]))
-        return maps
 
-
-class LightBackbone(nn.Module):
+class LightBackbone(StagedBackbone):
     """A Light CNN-style stack: 5x5 MFM stem with pooling, then `LightStage`s."""
 
     def __init__(self, widths: Sequence[int] = (32, 48, 96, 128)):
@@ -105,12 +109,6 @@ class LightBackbone(nn.Module):
         self.stem = nn.Sequential(MaxFeatureMap(3, widths[0], kernel_size=5, stride=2), nn.MaxPool2d(2, ceil_mode=True))
         self.stages = nn.ModuleList(LightStage(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.out_channels = widths[-1]
-
-    def features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        maps = [self.stem(x)]
-        for stage in self.stages:
-            maps.append(stage(maps[-1]))
-        return maps
 
 
 def build_backbone(architecture: str, widths: Sequence[int]) -> nn.Module:
