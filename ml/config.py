@@ -39,8 +39,9 @@ class TrainingConfig:
     batch_size: int = 16
     steps: int = 200_000
     seed: int = 0
-    # "bf16" runs forward/backward under CPU autocast (AMX); weights, losses, norms and
-    # optimizer state stay float32. "fp32" everywhere else (and for exactness checks).
+    # "bf16" runs forward/backward under autocast; weights, losses, norms and optimizer state
+    # stay float32. "auto" is bf16 where the device has it in hardware (AMX, a bf16 GPU), else
+    # "fp32" (also the choice for exactness checks).
     precision: str = "fp32"
     channels_last: bool = False
     # Intervals of the shared loop, in steps; 0 turns a thing off.
@@ -79,8 +80,8 @@ class TrainingConfig:
         return dataclasses.replace(self, **changes)
 
     def __post_init__(self) -> None:
-        if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
 
 
 def _to_json(value: Any) -> Any:

@@ -175,7 +175,8 @@ USE_TZ = True
 # --- Machine learning ----------------------------------------------------------------------
 # Threads for torch in this process; workers sharing a machine should split the cores.
 FACELAB_TORCH_THREADS = envint("FACELAB_TORCH_THREADS", 0) or None
-FACELAB_RENDER_PRECISION = os.environ.get("FACELAB_RENDER_PRECISION", "bf16")  # or "fp32"
+# "auto": bf16 autocast where the CPU or GPU has it in hardware (AMX), else float32
+FACELAB_RENDER_PRECISION = os.environ.get("FACELAB_RENDER_PRECISION", "auto")  # or "bf16", "fp32"
 
 LOGGING = {
     "version": 1,

@@ -51,7 +51,8 @@ class Editor(abc.ABC):
         """
 
     def set_precision(self, precision: str) -> "Editor":
-        """"fp32" or "bf16" (autocast + channels-last). Editors that gain from bf16 override this."""
+        """"fp32", "bf16" (autocast + channels-last) or "auto" (bf16 where the hardware has it).
+        Editors that gain from bf16 override this."""
         return self
 
     def validate(self, controls: Any) -> dict:

@@ -59,7 +59,7 @@ class OracleConfig(TrainingConfig):
     val_identities: int = 200
     data_seed: int = 0
     correlation: float = 1.0
-    precision: str = "bf16"
+    precision: str = "auto"
     channels_last: bool = True
     log_every: int = 25
     sample_every: int = 0

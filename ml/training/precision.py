@@ -1,8 +1,11 @@
-"""Mixed precision and memory layout on CPU.
+"""Mixed precision and memory layout.
 
-On this machine's AMX cores, bf16 convolutions in channels-last layout ran about 10x faster than
-float32. Methods run their forward passes under `autocast(config.precision)`; parameters,
-losses, normalisations and optimizer state stay float32 (autocast only casts conv/matmul inputs).
+On a CPU with AMX, bf16 convolutions in channels-last layout ran about 10x faster than float32;
+on one without native bf16 (an AVX2-only AMD EPYC here) the same autocast ran 5-12x *slower*
+(bench/methods.py). So "auto", the default of the presets and of the editors, picks bf16 only
+where the device has it in hardware. Methods run their forward passes under
+`autocast(config.precision)`; parameters, losses, normalisations and optimizer state stay
+float32 (autocast only casts conv/matmul inputs).
 """
 from __future__ import annotations
 
@@ -12,14 +15,37 @@ import torch
 from torch import nn
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def has_fast_bf16(device: str | torch.device = "cpu") -> bool:
+    """Whether bf16 matmuls and convolutions run in hardware on `device` (AMX or AVX512-BF16 on
+    a CPU, a bf16-capable GPU)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported())
+    return False
+
+
+def resolve_precision(precision: str, device: str | torch.device = "cpu") -> str:
+    """"fp32" or "bf16": "auto" becomes bf16 where the device computes it natively."""
+    if precision == "auto":
+        return "bf16" if has_fast_bf16(device) else "fp32"
+    if precision in ("fp32", "bf16"):
+        return precision
+    raise ValueError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+
+
 def autocast(precision: str, device: str | torch.device = "cpu"):
-    """A context in which convolutions and matmuls run in bf16 when precision == "bf16"."""
+    """A context in which convolutions and matmuls run in bf16 when the precision (resolved on
+    `device`) is bf16."""
     device_type = torch.device(device).type
+    precision = resolve_precision(precision, device)
     if precision == "bf16":
         return torch.autocast(device_type, dtype=torch.bfloat16)
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    raise ValueError(f"unknown precision {precision!r}")
+    return contextlib.nullcontext()
 
 
 def memory_format(channels_last: bool) -> torch.memory_format:

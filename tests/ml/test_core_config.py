@@ -37,3 +37,21 @@ def test_json_round_trip_restores_tuples():
     data = config.to_dict()
     assert data["widths"] == [4, 8]
     assert ToyConfig.from_dict(data) == config
+
+
+def test_auto_precision_is_bf16_only_where_the_hardware_has_it():
+    import torch
+
+    from ml.training.precision import autocast, has_fast_bf16, resolve_precision
+
+    assert ToyConfig.preset("tiny", precision="auto").precision == "auto"
+    with pytest.raises(ConfigError, match="precision"):
+        ToyConfig.preset("tiny", precision="fp16")
+    native = "bf16" if has_fast_bf16("cpu") else "fp32"
+    assert resolve_precision("auto", "cpu") == native
+    assert (resolve_precision("fp32"), resolve_precision("bf16")) == ("fp32", "bf16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        resolve_precision("half")
+    with autocast("auto"):
+        product = torch.ones(4, 4) @ torch.ones(4, 4)
+    assert product.dtype == (torch.bfloat16 if native == "bf16" else torch.float32)

@@ -21,7 +21,7 @@ from ml.methods.base import Editor, Latent
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import Generator, build_generator
 from ml.training.data import images_to_tensor, tensor_to_images
-from ml.training.precision import autocast, prepare_input, prepare_network
+from ml.training.precision import autocast, prepare_input, prepare_network, resolve_precision
 
 MAX_STRENGTH = 1.5
 
@@ -39,9 +39,10 @@ class ElegantEditor(Editor):
         self.precision = "fp32"
 
     def set_precision(self, precision: str) -> "ElegantEditor":
-        """"fp32" (exact) or "bf16" (autocast + channels-last: faster on AMX CPUs, outputs within
-        a few 1/255 of float32). Latents encoded under one precision render under the other."""
-        autocast(precision)  # validates the name
+        """"fp32" (exact), "bf16" (autocast + channels-last: faster on AMX CPUs, outputs within
+        a few 1/255 of float32) or "auto" (bf16 where the device has it in hardware). Latents
+        encoded under one precision render under the other."""
+        precision = resolve_precision(precision, self.device)
         self.precision = precision
         prepare_network(self.generator, precision == "bf16", self.device)
         return self

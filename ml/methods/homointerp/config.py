@@ -67,7 +67,7 @@ class Config(TrainingConfig):
         # CPU-trainable: 128 px, VGG layout at a quarter of the width, 64-wide critic.
         "starter": {"encoder_widths": (16, 32, 64, 128, 128), "interp_width": 128,
                     "decoder_widths": (128, 64, 32, 16), "critic_width": 64, "batch_size": 16,
-                    "steps": 6000, "precision": "bf16", "channels_last": True,
+                    "steps": 6000, "precision": "auto", "channels_last": True,
                     "sample_every": 500, "checkpoint_every": 250, "log_every": 10,
                     "feature_network": "auto"},
         # Unit tests: 64 px (a 4x4 latent), a few channels.

@@ -24,7 +24,7 @@ from ml.methods.base import Editor, Latent
 from ml.methods.homointerp.config import RESIDUAL_NAME, Config
 from ml.methods.homointerp.networks import HomoInterpGAN
 from ml.training.data import images_to_tensor, tensor_to_images
-from ml.training.precision import autocast, prepare_input, prepare_network
+from ml.training.precision import autocast, prepare_input, prepare_network, resolve_precision
 
 NOT_PREFIX = "not "
 AVERAGE_FACE = "average face"
@@ -45,9 +45,10 @@ class HomoInterpEditor(Editor):
         self._schema = self._build_schema()
 
     def set_precision(self, precision: str) -> "HomoInterpEditor":
-        """"fp32" (exact) or "bf16" (autocast + channels-last: faster on AMX CPUs, outputs within
-        a few 1/255 of float32). Latents stay float32 either way."""
-        autocast(precision)  # validates the name
+        """"fp32" (exact), "bf16" (autocast + channels-last: faster on AMX CPUs, outputs within
+        a few 1/255 of float32) or "auto" (bf16 where the device has it in hardware). Latents
+        stay float32 either way."""
+        precision = resolve_precision(precision, self.device)
         self.precision = precision
         for network in (self.model.encoder, self.model.interpolator, self.model.decoder):
             prepare_network(network, precision == "bf16", self.device)
