@@ -49,10 +49,15 @@ def run(args: argparse.Namespace) -> int:
     method = registry.get(args.method)
     if method.trainer_class is None:
         raise SystemExit(f"{args.method} has no trainer")
-    config = method.config(args.preset, **parse_overrides(args.set))
+    overrides = parse_overrides(args.set)
+    config = method.config(args.preset, **overrides)
     out = Path(args.out or f"runs/{args.method}-{args.preset}")
 
     dataset = load_dataset(args.data, config.image_size, count=args.count, seed=args.data_seed)
+    if "attribute_names" in config.field_names() and "attribute_names" not in overrides:
+        # a config that numbers its label columns takes them from the data (CelebA has 40, the
+        # synthetic world 28); it still refuses groups that name a column the data lacks
+        config = config.replace(attribute_names=tuple(dataset.attribute_names))
     training, held_out = dataset.split(min(args.held_out, len(dataset) // 10))
     trainer = method.trainer_class(config, device=args.device)
     trainer.use_held_out(held_out)

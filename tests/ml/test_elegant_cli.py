@@ -19,3 +19,27 @@ def test_train_command_resumes_and_exports(tmp_path):
     manifest = checkpoints.read_manifest(tmp_path / "weights")
     assert manifest.steps == 4 and "reconstruction_l1" in manifest.metrics
     assert manifest.config["preset_name"] == "tiny"
+
+
+def test_homointerp_takes_its_label_columns_from_the_data(tmp_path):
+    """The synthetic world has 28 of CelebA's 40 columns: training reads them by name."""
+    import numpy as np
+    import pytest
+
+    from ml.data.world import ATTRIBUTES
+    from ml.training.data import ImageAttributeSet
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (24, 64, 64, 3), dtype=np.uint8)
+    labels = np.where(rng.random((24, len(ATTRIBUTES))) > 0.5, 1, -1).astype(np.int8)
+    data = save_npz(ImageAttributeSet(images, labels, list(ATTRIBUTES), "toy"), tmp_path / "world.npz")
+    command = ["train", "homointerp", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--threads", "1", "--no-progress", "--steps", "1", "--export", str(tmp_path / "weights")]
+    assert main(command) == 0
+    assert checkpoints.read_manifest(tmp_path / "weights").config["attribute_names"] == list(ATTRIBUTES)
+
+    keep = [i for i, name in enumerate(ATTRIBUTES) if name != "Bangs"]
+    data = save_npz(ImageAttributeSet(images, labels[:, keep], [ATTRIBUTES[i] for i in keep], "toy"),
+                    tmp_path / "no-bangs.npz")
+    with pytest.raises(Exception, match="'Bangs'.*not a column"):
+        main(command[:5] + [str(data)] + command[6:])
