@@ -5,7 +5,9 @@ A batch is drawn as square tiles of one atlas framebuffer, one draw call per fac
 face's packed values in a uniform array. Uniform reads are scalar loads that llvmpipe hoists out
 of the march loop; the same values read from a storage buffer at a per-fragment offset were
 per-lane gathers and made the shader 4.6x slower (bench/world.py, 64 px, one thread). Two render
-targets come back: RGBA8 (colour, and label | line << 7 in alpha) and R32F camera depth.
+targets come back: RGBA8 (colour, and label | line << 7 in alpha) and R32F camera depth. A second
+program lifts the 68 landmarks onto the face, one fragment per landmark, with the march of
+`landmarks.head_points`.
 """
 from __future__ import annotations
 
@@ -13,10 +15,13 @@ import functools
 import os
 
 import numpy as np
+import torch
 
 from . import scene
+from .landmarks import LANDMARK_COUNT, LIFT_STEPS, lift_rays
 from .ops import GLSL_HELPERS, GlslOps, ShaderBuilder, Sym
 from .pack import CAMERA_CENTRE_Y, CAMERA_HALF_EXTENT, CAMERA_Z, pack_fields
+from .torch_backend import TorchFaceValues
 
 ATLAS_SIDE = 1024
 
@@ -99,6 +104,38 @@ void main() {
 """
 
 
+LIFT_MAIN = """
+void main() {
+    int i = int(gl_FragCoord.x);
+    float ox = u_ray[i], oy = u_ray[LANDMARKS + i], oz = u_ray[2 * LANDMARKS + i];
+    float dx = u_ray[3 * LANDMARKS + i], dy = u_ray[4 * LANDMARKS + i], dz = u_ray[5 * LANDMARKS + i];
+    float jaw = u_ray[6 * LANDMARKS + i];
+    float t = 0.0;
+    for (int k = 0; k < LIFT_STEPS; k++) {
+        t += lift_sdf(ox + dx * t, oy + dy * t, oz + dz * t, jaw);
+    }
+    out_point = vec4(ox + dx * t, oy + dy * t, oz + dz * t, 1.0);
+}
+"""
+
+
+def _header(outputs: str) -> str:
+    fields = pack_fields()
+    return f"""#version 430
+uniform float u_face[{len(fields)}];
+{outputs}
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def lift_shader_source() -> str:
+    sdf = trace_function("float lift_sdf(float x, float y, float z, float jaw)", ["x", "y", "z", "jaw"],
+                         scene.landmark_sdf, ["return"])
+    outputs = f"uniform float u_ray[{7 * LANDMARK_COUNT}];\nlayout(location = 0) out vec4 out_point;"
+    constants = f"#define LANDMARKS {LANDMARK_COUNT}\n#define LIFT_STEPS {LIFT_STEPS}"
+    return "\n".join([_header(outputs), constants, GLSL_HELPERS, sdf, LIFT_MAIN])
+
+
 @functools.lru_cache(maxsize=1)
 def shader_source() -> str:
     from .torch_backend import NORMAL_STEP, TETRAHEDRON
@@ -129,13 +166,8 @@ def shader_source() -> str:
         f"#define HIT_FRACTION {scene.HIT_FRACTION:.6f}", f"#define NEAR_FRACTION {scene.NEAR_FRACTION:.6f}",
         f"#define STEP_SCALE {scene.STEP_SCALE:.6f}",
     ])
-    header = f"""#version 430
-uniform float u_face[{len(fields)}];
-uniform ivec2 u_origin;
-uniform int u_size;
-layout(location = 0) out vec4 out_colour;
-layout(location = 1) out float out_depth;
-"""
+    header = _header("uniform ivec2 u_origin;\nuniform int u_size;\n"
+                     "layout(location = 0) out vec4 out_colour;\nlayout(location = 1) out float out_depth;")
     return "\n".join([header, constants, GLSL_HELPERS, sdf, proxy, shade, main])
 
 
@@ -170,6 +202,8 @@ class GLRenderer:
         renderer = self.ctx.info.get("GL_RENDERER", "")
         self.program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=shader_source())
         self.vao = self.ctx.vertex_array(self.program, [])
+        self.lift_program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=lift_shader_source())
+        self.lift_vao = self.ctx.vertex_array(self.lift_program, [])
         self.renderer = renderer
         self._targets = {}
 
@@ -180,20 +214,21 @@ class GLRenderer:
             colour = self.ctx.texture((side, side), 4, dtype="f1")
             depth = self.ctx.texture((side, side), 1, dtype="f4")
             fbo = self.ctx.framebuffer(color_attachments=[colour, depth])
-            self._targets[size] = (tiles, side, fbo)
+            points = self.ctx.framebuffer(color_attachments=[
+                self.ctx.texture((LANDMARK_COUNT, tiles * tiles), 4, dtype="f4")])
+            self._targets[size] = (tiles, side, fbo, points)
         return self._targets[size]
 
     def render_packed(self, packed: np.ndarray, size: int) -> dict:
-        tiles, side, fbo = self._target(size)
+        """Maps of every face, and its landmarks lifted onto the head ("points", head frame)."""
+        tiles, side, fbo, points_fbo = self._target(size)
         per_draw = tiles * tiles
-        n, stride = packed.shape
+        n = len(packed)
         rgb = np.empty((n, size, size, 3), np.uint8)
         code = np.empty((n, size, size), np.uint8)
         depth = np.empty((n, size, size), np.float32)
+        points = np.empty((n, LANDMARK_COUNT, 3), np.float32)
         self.program["u_size"].value = size
-        face_values, origin = self.program["u_face"], self.program["u_origin"]
-        used = face_values.array_length  # the compiler drops trailing values no formula reads
-        fbo.use()
         for start in range(0, n, per_draw):
             chunk = np.ascontiguousarray(packed[start:start + per_draw], np.float32)
             count = len(chunk)
@@ -201,12 +236,8 @@ class GLRenderer:
             cols = min(tiles, count)
             rows = -(-count // cols)
             width, height = cols * size, rows * size
-            for index, values in enumerate(chunk):
-                x, y = (index % cols) * size, height - (index // cols + 1) * size
-                face_values.write(values[:used].tobytes())
-                origin.value = (x, y)
-                fbo.viewport = fbo.scissor = (x, y, size, size)
-                self.vao.render(self.moderngl.TRIANGLES, vertices=3)
+            self._draw_faces(chunk, fbo, size, cols, height)
+            self._draw_lifts(chunk, points_fbo)
             view = (0, 0, width, height)
             colour = np.frombuffer(fbo.read(viewport=view, components=4, attachment=0), np.uint8)
             colour = colour.reshape(height, width, 4)[::-1]
@@ -219,8 +250,36 @@ class GLRenderer:
             rgb[start:start + count] = colour[..., :3]
             code[start:start + count] = colour[..., 3]
             depth[start:start + count] = z
+            lifted = points_fbo.read(viewport=(0, 0, LANDMARK_COUNT, count), components=4, dtype="f4")
+            points[start:start + count] = np.frombuffer(lifted, np.float32).reshape(count, LANDMARK_COUNT, 4)[..., :3]
+        return {"rgb": rgb, "label": code & 127, "line": (code & 128) > 0, "depth": depth, "points": points}
+
+    def _draw_faces(self, chunk: np.ndarray, fbo, size: int, cols: int, height: int) -> None:
+        face_values, origin = self.program["u_face"], self.program["u_origin"]
+        used = face_values.array_length  # the compiler drops trailing values no formula reads
+        fbo.use()
+        for index, values in enumerate(chunk):
+            x, y = (index % cols) * size, height - (index // cols + 1) * size
+            face_values.write(values[:used].tobytes())
+            origin.value = (x, y)
+            fbo.viewport = fbo.scissor = (x, y, size, size)
+            self.vao.render(self.moderngl.TRIANGLES, vertices=3)
         fbo.scissor = None
-        return {"rgb": rgb, "label": code & 127, "line": (code & 128) > 0, "depth": depth}
+
+    def _draw_lifts(self, chunk: np.ndarray, fbo) -> None:
+        """Row k of the points target: face k's 68 landmarks."""
+        with torch.no_grad():
+            rays = lift_rays(TorchFaceValues(torch.from_numpy(chunk)))
+        rays = torch.stack([ray.expand(len(chunk), -1) for ray in rays], 1).numpy().astype(np.float32)
+        face_values, ray_values = self.lift_program["u_face"], self.lift_program["u_ray"]
+        used = face_values.array_length
+        fbo.use()
+        for index, values in enumerate(chunk):
+            face_values.write(values[:used].tobytes())
+            ray_values.write(rays[index].tobytes())
+            fbo.viewport = fbo.scissor = (0, index, LANDMARK_COUNT, 1)
+            self.lift_vao.render(self.moderngl.TRIANGLES, vertices=3)
+        fbo.scissor = None
 
 
 _renderer: GLRenderer | None = None

@@ -21,6 +21,7 @@ from .pack import CAMERA_CENTRE_Y, CAMERA_HALF_EXTENT, rotation
 from .torch_backend import TorchFaceValues
 
 M = TorchOps()
+LANDMARK_COUNT = 68
 LIFT_STEPS = 24
 VISIBILITY_TOLERANCE = 0.06
 
@@ -91,31 +92,35 @@ def frontal_points(q) -> list:
     return pts + outer + inner
 
 
-def _march(sdf, q, ox, oy, oz, dx, dy, dz):
-    t = torch.zeros_like(ox)
-    for _ in range(LIFT_STEPS):
-        d = sdf(M, q, ox + dx * t, oy + dy * t, oz + dz * t)
-        t = t + d
-    return ox + dx * t, oy + dy * t, oz + dz * t
-
-
-def head_points(packed: np.ndarray) -> np.ndarray:
-    """[N, 68, 3] landmark positions in head coordinates."""
-    q = TorchFaceValues(torch.from_numpy(packed))
+def lift_rays(q) -> tuple:
+    """Origin and direction [N, 68] of the ray that lifts each landmark onto its surface, and
+    the jaw flag [1, 68]. Jaw rays run toward the head's axis, from the right ear round the chin
+    to the left ear; the others run straight back from in front of the face."""
     pts = frontal_points(q)
     u = torch.cat([p[0] + 0.0 * q.eye_y for p in pts], 1)
     v = torch.cat([p[1] + 0.0 * q.eye_y for p in pts], 1)
-    face = _march(scene.skin_sdf, q, u, v, torch.full_like(u, -2.0), 0.0 * u, 0.0 * u, 1.0 + 0.0 * u)
-    # the jaw: 17 rays toward the head's axis, from the right ear round the chin to the left ear
     s = torch.linspace(-1.0, 1.0, 17)[None]
     angle = s * 1.5
     chin_bottom = q.chin_y - q.chin_r * 0.95
     jaw_y = chin_bottom + (q.ear_y - 0.04 - chin_bottom) * s.abs() ** 1.7
-    ox, oz = torch.sin(angle) * 1.6, -torch.cos(angle) * 1.6 + 0.0 * jaw_y
-    jaw = _march(scene.head_sdf, q, ox + 0.0 * jaw_y, jaw_y, oz, -torch.sin(angle) + 0.0 * jaw_y,
-                 0.0 * jaw_y, torch.cos(angle) + 0.0 * jaw_y)
-    xyz = [torch.cat([j, f], 1) for j, f in zip(jaw, face)]
-    return torch.stack(xyz, -1).numpy()
+    zero = 0.0 * jaw_y
+    origin = [torch.cat(pair, 1) for pair in ((torch.sin(angle) * 1.6 + zero, u), (jaw_y, v),
+                                              (-torch.cos(angle) * 1.6 + zero, torch.full_like(u, -2.0)))]
+    direction = [torch.cat(pair, 1) for pair in ((-torch.sin(angle) + zero, 0.0 * u), (zero, 0.0 * u),
+                                                 (torch.cos(angle) + zero, 1.0 + 0.0 * u))]
+    jaw = torch.cat([torch.ones(1, 17), torch.zeros(1, len(pts))], 1)
+    return (*origin, *direction, jaw)
+
+
+def head_points(packed: np.ndarray) -> np.ndarray:
+    """Landmark positions in head coordinates [N, 68, 3]: every ray marched
+    LIFT_STEPS times onto `scene.landmark_sdf` (the GL backend runs the same march in GLSL)."""
+    q = TorchFaceValues(torch.from_numpy(packed))
+    ox, oy, oz, dx, dy, dz, jaw = lift_rays(q)
+    t = torch.zeros_like(ox)
+    for _ in range(LIFT_STEPS):
+        t = t + scene.landmark_sdf(M, q, ox + dx * t, oy + dy * t, oz + dz * t, jaw)
+    return torch.stack([ox + dx * t, oy + dy * t, oz + dz * t], -1).numpy()
 
 
 def project(points: np.ndarray, pose: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,10 +131,13 @@ def project(points: np.ndarray, pose: np.ndarray, size: int) -> tuple[np.ndarray
     return np.stack([px, py], -1).astype(np.float32), cam[..., 2].astype(np.float32)
 
 
-def landmarks(packed: np.ndarray, pose: np.ndarray, depth: np.ndarray, size: int):
-    """Pixel landmarks [N, 68, 2] and visibility [N, 68] against the rendered depth map."""
-    with torch.no_grad():
-        points = head_points(packed)
+def landmarks(packed: np.ndarray, pose: np.ndarray, depth: np.ndarray, size: int,
+              points: np.ndarray | None = None):
+    """Pixel landmarks [N, 68, 2] and visibility [N, 68] against the rendered depth map.
+    `points`: the head-frame points if a backend has lifted them already (else computed here)."""
+    if points is None:
+        with torch.no_grad():
+            points = head_points(packed)
     xy, z = project(points, pose, size)
     col = np.clip(np.floor(xy[..., 0]).astype(int), 0, size - 1)
     row = np.clip(np.floor(xy[..., 1]).astype(int), 0, size - 1)

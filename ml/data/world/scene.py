@@ -191,10 +191,12 @@ def scene_parts(m, q, x, y, z):
     }
 
 
-def skin_sdf(m, q, x, y, z):
-    """The skin only (no hair, no clothes): landmarks are lifted onto this surface."""
-    d = smin(m, head_sdf(m, q, x, y, z), nose_sdf(m, q, x, y, z), 0.05)
-    return smin(m, d, ear_sdf(m, q, x, y, z), 0.04)
+def landmark_sdf(m, q, x, y, z, jaw):
+    """The surface a landmark is lifted onto: the skin (no hair, no clothes), or for the jaw
+    line (jaw = 1) the bare head, which the ears would otherwise catch."""
+    head = head_sdf(m, q, x, y, z)
+    skin = smin(m, smin(m, head, nose_sdf(m, q, x, y, z), 0.05), ear_sdf(m, q, x, y, z), 0.04)
+    return m.select(jaw, head, skin)
 
 
 def scene_sdf(m, q, x, y, z):

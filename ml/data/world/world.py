@@ -92,8 +92,10 @@ class FaceWorld:
         return sample_faces(n, seed=seed, identities=identities, correlation=self.correlation)
 
     def render_maps(self, params: FaceParams) -> dict:
-        """Raw maps: rgb, label, line, depth."""
-        packed = pack(params, self.size)
+        """Raw maps: rgb, label, line, depth (and from the GL backend the lifted landmarks)."""
+        return self._render_packed(pack(params, self.size))
+
+    def _render_packed(self, packed: np.ndarray) -> dict:
         if self._gl is not None:
             return self._gl.render_packed(packed, self.size)
         from . import torch_backend
@@ -103,9 +105,10 @@ class FaceWorld:
         return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
     def render(self, params: FaceParams) -> RenderBatch:
-        maps = self.render_maps(params)
-        points, visible = landmark_module.landmarks(pack(params, self.size), params.pose,
-                                                    maps["depth"], self.size)
+        packed = pack(params, self.size)
+        maps = self._render_packed(packed)
+        points, visible = landmark_module.landmarks(packed, params.pose, maps["depth"], self.size,
+                                                    maps.get("points"))
         return RenderBatch(
             image=maps["rgb"],
             segmentation=maps["label"],
