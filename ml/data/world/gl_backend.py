@@ -19,11 +19,14 @@ import torch
 
 from . import scene
 from .landmarks import LANDMARK_COUNT, LIFT_STEPS, lift_rays
-from .ops import GLSL_HELPERS, GlslOps, ShaderBuilder, Sym
+from .ops import GLSL_HELPERS, GlslOps, ShaderBuilder, Sym, TorchOps
 from .pack import CAMERA_CENTRE_Y, CAMERA_HALF_EXTENT, CAMERA_Z, pack_fields
 from .torch_backend import TorchFaceValues
 
 ATLAS_SIDE = 1024
+COARSE = 4  # pixels per side of a depth pre-pass block
+COARSE_STEPS = 24
+LEAVE = 0.3  # a pixel ray this much farther from the head than its closest approach has missed
 
 
 class GlslFaceValues:
@@ -56,28 +59,66 @@ def trace_function(signature: str, arguments: list[str], body, outputs: list[str
     return "\n".join(lines)
 
 
+# Shared by both passes: the orthographic ray of screen point (sx, sy) in head coordinates, and
+# the stretch of it inside the bounding sphere.
+RAY = """
+void camera_ray(float sx, float sy, out float ox, out float oy, out float oz,
+                out float dx, out float dy, out float dz, out float t, out float t_end) {
+    ox = u_face[RT00] * sx + u_face[RT01] * sy + u_face[RT02] * CAMERA_Z;
+    oy = u_face[RT10] * sx + u_face[RT11] * sy + u_face[RT12] * CAMERA_Z;
+    oz = u_face[RT20] * sx + u_face[RT21] * sy + u_face[RT22] * CAMERA_Z;
+    dx = u_face[RT02]; dy = u_face[RT12]; dz = u_face[RT22];
+    float tc = -(ox * dx + oy * dy + oz * dz);
+    float b2 = ox * ox + oy * oy + oz * oz - tc * tc;
+    float half_chord = sqrt(max(BOUND * BOUND - b2, 0.0));
+    t = tc - half_chord;
+    t_end = tc + half_chord;
+}
+"""
+
+# The depth pre-pass, one fragment per COARSE x COARSE block of pixels. It marches a cylinder of
+# the block's half-diagonal round the block's centre ray (each step shortened by that radius), so
+# no pixel ray of the block meets the head before the distance it writes; pixel rays start there,
+# a few steps from their surface, instead of marching in from the bounding sphere. It also says
+# whether the block needs drawing at all: llvmpipe runs every line of a shader for every pixel
+# it draws (an `if` only masks lanes), so the backdrop is cheapest not drawn.
+COARSE_MAIN = """
+void main() {
+    float px = (gl_FragCoord.x - float(u_origin.x)) * float(COARSE);
+    float py = (gl_FragCoord.y - float(u_origin.y)) * float(COARSE);
+    float sx = (px / float(u_size) * 2.0 - 1.0) * HALF;
+    float sy = CENTRE_Y + (py / float(u_size) * 2.0 - 1.0) * HALF;
+    float ox, oy, oz, dx, dy, dz, t, t_end;
+    camera_ray(sx, sy, ox, oy, oz, dx, dy, dz, t, t_end);
+    float radius = 0.7072 * float(COARSE) * u_face[PIX];
+    for (int i = 0; i < PROXY_STEPS; i++) {
+        if (t > t_end) break;
+        float d = proxy(ox + dx * t, oy + dy * t, oz + dz * t);
+        if (d < 2.0 * radius) break;
+        t += d - radius;
+    }
+    for (int i = 0; i < COARSE_STEPS; i++) {
+        if (t > t_end) break;
+        float d = sdf(ox + dx * t, oy + dy * t, oz + dz * t);
+        if (d < 2.0 * radius) break;
+        t += STEP_SCALE * (d - radius);
+    }
+    // a block whose cylinder met nothing is backdrop and is not drawn (unless glasses may be)
+    float near = t <= t_end ? 1.0 : glasses_reach(ox, oy, oz, dx, dy, dz, 2.0 * radius);
+    out_start = vec2(t, near);
+}
+"""
+
 MAIN = """
 void main() {
     float px = gl_FragCoord.x - float(u_origin.x);
     float py = gl_FragCoord.y - float(u_origin.y);
     float sx = (px / float(u_size) * 2.0 - 1.0) * HALF;
     float sy = CENTRE_Y + (py / float(u_size) * 2.0 - 1.0) * HALF;
-    float ox = u_face[RT00] * sx + u_face[RT01] * sy + u_face[RT02] * CAMERA_Z;
-    float oy = u_face[RT10] * sx + u_face[RT11] * sy + u_face[RT12] * CAMERA_Z;
-    float oz = u_face[RT20] * sx + u_face[RT21] * sy + u_face[RT22] * CAMERA_Z;
-    float dx = u_face[RT02], dy = u_face[RT12], dz = u_face[RT22];
-    float tc = -(ox * dx + oy * dy + oz * dz);
-    float b2 = ox * ox + oy * oy + oz * oz - tc * tc;
-    float half_chord = sqrt(max(BOUND * BOUND - b2, 0.0));
-    float t = tc - half_chord, t_end = tc + half_chord;
+    float ox, oy, oz, dx, dy, dz, t, t_end;
+    camera_ray(sx, sy, ox, oy, oz, dx, dy, dz, t, t_end);
+    t = max(t, texelFetch(u_start, ivec2(gl_FragCoord.xy) / COARSE, 0).r);
     float pix = u_face[PIX];
-    float near = max(NEAR_FRACTION * pix, 0.06);
-    for (int i = 0; i < PROXY_STEPS; i++) {
-        if (t > t_end) break;
-        float d = proxy(ox + dx * t, oy + dy * t, oz + dz * t);
-        if (d < near) break;
-        t += d;
-    }
     float epsilon = HIT_FRACTION * pix;
     float d_min = 1e9, t_min = t;
     bool hit = false;
@@ -86,6 +127,7 @@ void main() {
         float d = sdf(ox + dx * t, oy + dy * t, oz + dz * t);
         if (d < d_min) { d_min = d; t_min = t; }
         if (d < epsilon) { hit = true; break; }
+        if (d > d_min + LEAVE) break;  // past its closest approach: a miss
         t += STEP_SCALE * d;
     }
     t = hit ? t : t_min;
@@ -136,11 +178,19 @@ def lift_shader_source() -> str:
     return "\n".join([_header(outputs), constants, GLSL_HELPERS, sdf, LIFT_MAIN])
 
 
+def _with_field_indices(text: str) -> str:
+    fields = {name: i for i, name in enumerate(pack_fields())}
+    for i in range(3):
+        for j in range(3):
+            text = text.replace(f"RT{i}{j}", str(fields[f"rt{i}{j}"]))
+    return text.replace("PIX", str(fields["pix"]))
+
+
 @functools.lru_cache(maxsize=1)
-def shader_source() -> str:
+def shader_sources() -> tuple[str, str]:
+    """(the depth pre-pass, the pixel shader)."""
     from .torch_backend import NORMAL_STEP, TETRAHEDRON
 
-    fields = {name: i for i, name in enumerate(pack_fields())}
     sdf = trace_function("float sdf(float x, float y, float z)", ["x", "y", "z"],
                          scene.scene_sdf, ["return"])
     proxy = trace_function("float proxy(float x, float y, float z)", ["x", "y", "z"],
@@ -154,21 +204,25 @@ def shader_source() -> str:
         f"    {{ float d = sdf(x + {kx:.1f} * {NORMAL_STEP}, y + {ky:.1f} * {NORMAL_STEP}, "
         f"z + {kz:.1f} * {NORMAL_STEP}); nx += {kx:.1f} * d; ny += {ky:.1f} * d; nz += {kz:.1f} * d; }}"
         for kx, ky, kz in TETRAHEDRON)
-    main = MAIN.replace("NORMAL_TAPS", taps)
-    for i in range(3):
-        for j in range(3):
-            main = main.replace(f"RT{i}{j}", str(fields[f"rt{i}{j}"]))
-    main = main.replace("PIX", str(fields["pix"]))
     constants = "\n".join([
         f"#define HALF {CAMERA_HALF_EXTENT:.6f}", f"#define CENTRE_Y {CAMERA_CENTRE_Y:.6f}",
         f"#define CAMERA_Z {CAMERA_Z:.6f}", f"#define BOUND {scene.BOUND_RADIUS:.6f}",
         f"#define STEPS {scene.MARCH_STEPS}", f"#define PROXY_STEPS {scene.PROXY_STEPS}",
-        f"#define HIT_FRACTION {scene.HIT_FRACTION:.6f}", f"#define NEAR_FRACTION {scene.NEAR_FRACTION:.6f}",
-        f"#define STEP_SCALE {scene.STEP_SCALE:.6f}",
+        f"#define COARSE {COARSE}", f"#define COARSE_STEPS {COARSE_STEPS}", f"#define LEAVE {LEAVE:.6f}",
+        f"#define HIT_FRACTION {scene.HIT_FRACTION:.6f}", f"#define STEP_SCALE {scene.STEP_SCALE:.6f}",
     ])
-    header = _header("uniform ivec2 u_origin;\nuniform int u_size;\n"
-                     "layout(location = 0) out vec4 out_colour;\nlayout(location = 1) out float out_depth;")
-    return "\n".join([header, constants, GLSL_HELPERS, sdf, proxy, shade, main])
+    uniforms = "uniform ivec2 u_origin;\nuniform int u_size;\n"
+    ray = _with_field_indices(RAY)
+    reach_args = ["ox", "oy", "oz", "dx", "dy", "dz", "margin"]
+    reach = trace_function("float glasses_reach(" + ", ".join(f"float {a}" for a in reach_args) + ")",
+                           reach_args, scene.glasses_reach, ["return"])
+    coarse = "\n".join([_header(uniforms + "layout(location = 0) out vec2 out_start;"), constants,
+                        GLSL_HELPERS, sdf, proxy, reach, ray, _with_field_indices(COARSE_MAIN)])
+    pixels = "\n".join([
+        _header(uniforms + "uniform sampler2D u_start;\n"
+                "layout(location = 0) out vec4 out_colour;\nlayout(location = 1) out float out_depth;"),
+        constants, GLSL_HELPERS, sdf, shade, ray, _with_field_indices(MAIN.replace("NORMAL_TAPS", taps))])
+    return coarse, pixels
 
 
 VERTEX = """#version 430
@@ -176,6 +230,12 @@ void main() {
     vec2 corner = vec2(float((gl_VertexID << 1) & 2), float(gl_VertexID & 2));
     gl_Position = vec4(corner * 2.0 - 1.0, 0.0, 1.0);
 }
+"""
+
+
+BLOCK_VERTEX = f"""#version 430
+in vec2 in_position;
+void main() {{ gl_Position = vec4(in_position, 0.0, 1.0); gl_PointSize = {COARSE}.0; }}
 """
 
 
@@ -200,8 +260,11 @@ class GLRenderer:
         self.moderngl = moderngl
         self.ctx = moderngl.create_standalone_context(backend="egl")
         renderer = self.ctx.info.get("GL_RENDERER", "")
-        self.program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=shader_source())
-        self.vao = self.ctx.vertex_array(self.program, [])
+        coarse, pixels = shader_sources()
+        self.coarse_program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=coarse)
+        self.coarse_vao = self.ctx.vertex_array(self.coarse_program, [])
+        self.program = self.ctx.program(vertex_shader=BLOCK_VERTEX, fragment_shader=pixels)
+        self.ctx.enable(moderngl.PROGRAM_POINT_SIZE)
         self.lift_program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=lift_shader_source())
         self.lift_vao = self.ctx.vertex_array(self.lift_program, [])
         self.renderer = renderer
@@ -214,57 +277,81 @@ class GLRenderer:
             colour = self.ctx.texture((side, side), 4, dtype="f1")
             depth = self.ctx.texture((side, side), 1, dtype="f4")
             fbo = self.ctx.framebuffer(color_attachments=[colour, depth])
+            start = self.ctx.texture((side // COARSE, side // COARSE), 2, dtype="f4")
+            start.filter = (self.moderngl.NEAREST, self.moderngl.NEAREST)
+            starts = self.ctx.framebuffer(color_attachments=[start])
             points = self.ctx.framebuffer(color_attachments=[
                 self.ctx.texture((LANDMARK_COUNT, tiles * tiles), 4, dtype="f4")])
-            self._targets[size] = (tiles, side, fbo, points)
+            self._targets[size] = (tiles, fbo, starts, points)
         return self._targets[size]
 
     def render_packed(self, packed: np.ndarray, size: int) -> dict:
         """Maps of every face, and its landmarks lifted onto the head ("points", head frame)."""
-        tiles, side, fbo, points_fbo = self._target(size)
+        if size % COARSE:
+            raise ValueError(f"the GL backend renders sizes that are multiples of {COARSE}, not {size}")
+        tiles, fbo, starts, points_fbo = self._target(size)
         per_draw = tiles * tiles
         n = len(packed)
         rgb = np.empty((n, size, size, 3), np.uint8)
         code = np.empty((n, size, size), np.uint8)
         depth = np.empty((n, size, size), np.float32)
         points = np.empty((n, LANDMARK_COUNT, 3), np.float32)
-        self.program["u_size"].value = size
+        self.program["u_size"].value = self.coarse_program["u_size"].value = size
+        self.program["u_start"].value = 0
         for start in range(0, n, per_draw):
             chunk = np.ascontiguousarray(packed[start:start + per_draw], np.float32)
             count = len(chunk)
-            # read back only the tiles in use
-            cols = min(tiles, count)
+            cols = min(tiles, count)  # draw and read back only the tiles in use
             rows = -(-count // cols)
-            width, height = cols * size, rows * size
-            self._draw_faces(chunk, fbo, size, cols, height)
+            blocks = size // COARSE
+            self._draw_tiles(self.coarse_program, self.coarse_vao, chunk, starts, blocks, cols, rows)
+            active = np.frombuffer(starts.read(viewport=(0, 0, cols * blocks, rows * blocks), components=2,
+                                               dtype="f4"), np.float32).reshape(rows * blocks, cols * blocks, 2)
+            active = untile(active[::-1, :, 1] > 0.5, rows, cols, blocks)[:count]
+            starts.color_attachments[0].use(location=0)
+            self._draw_tiles(self.program, None, chunk, fbo, size, cols, rows, block_points(active))
             self._draw_lifts(chunk, points_fbo)
-            view = (0, 0, width, height)
+            view = (0, 0, cols * size, rows * size)
             colour = np.frombuffer(fbo.read(viewport=view, components=4, attachment=0), np.uint8)
-            colour = colour.reshape(height, width, 4)[::-1]
-            z = np.frombuffer(fbo.read(viewport=view, components=1, attachment=1, dtype="f4"),
-                              np.float32).reshape(height, width)[::-1]
-            colour = colour.reshape(rows, size, cols, size, 4).transpose(0, 2, 1, 3, 4)
-            colour = colour.reshape(rows * cols, size, size, 4)[:count]
-            z = z.reshape(rows, size, cols, size).transpose(0, 2, 1, 3)
-            z = z.reshape(rows * cols, size, size)[:count]
-            rgb[start:start + count] = colour[..., :3]
-            code[start:start + count] = colour[..., 3]
-            depth[start:start + count] = z
+            colour = untile(colour.reshape(rows * size, cols * size, 4)[::-1], rows, cols, size)[:count]
+            z = np.frombuffer(fbo.read(viewport=view, components=1, attachment=1, dtype="f4"), np.float32)
+            z = untile(z.reshape(rows * size, cols * size)[::-1], rows, cols, size)[:count]
+            # blocks the pre-pass found empty were not drawn: they are backdrop
+            empty = ~active.repeat(COARSE, 1).repeat(COARSE, 2)
+            rgb[start:start + count] = np.where(empty[..., None], backdrop(chunk, size), colour[..., :3])
+            code[start:start + count] = np.where(empty, 0, colour[..., 3])
+            depth[start:start + count] = np.where(empty, 1e3, z)
             lifted = points_fbo.read(viewport=(0, 0, LANDMARK_COUNT, count), components=4, dtype="f4")
             points[start:start + count] = np.frombuffer(lifted, np.float32).reshape(count, LANDMARK_COUNT, 4)[..., :3]
         return {"rgb": rgb, "label": code & 127, "line": (code & 128) > 0, "depth": depth, "points": points}
 
-    def _draw_faces(self, chunk: np.ndarray, fbo, size: int, cols: int, height: int) -> None:
-        face_values, origin = self.program["u_face"], self.program["u_origin"]
+    def _draw_tiles(self, program, vao, chunk: np.ndarray, fbo, tile: int, cols: int, rows: int,
+                    points: tuple | None = None) -> None:
+        """One draw per face into its tile (tile x tile pixels, rows of tiles from the top):
+        the whole tile, or only the face's `points` (vertices, first vertex and count per face)."""
+        face_values, origin = program["u_face"], program["u_origin"]
         used = face_values.array_length  # the compiler drops trailing values no formula reads
+        buffer = None
+        if points is not None:
+            vertices, firsts, counts = points
+            buffer = self.ctx.buffer(vertices.tobytes())
+            vao = self.ctx.vertex_array(program, [(buffer, "2f", "in_position")])
         fbo.use()
         for index, values in enumerate(chunk):
-            x, y = (index % cols) * size, height - (index // cols + 1) * size
-            face_values.write(values[:used].tobytes())
-            origin.value = (x, y)
-            fbo.viewport = fbo.scissor = (x, y, size, size)
-            self.vao.render(self.moderngl.TRIANGLES, vertices=3)
+            x, y = (index % cols) * tile, (rows - 1 - index // cols) * tile
+            fbo.viewport = fbo.scissor = (x, y, tile, tile)
+            if points is None:
+                face_values.write(values[:used].tobytes())
+                origin.value = (x, y)
+                vao.render(self.moderngl.TRIANGLES, vertices=3)
+            elif counts[index]:
+                face_values.write(values[:used].tobytes())
+                origin.value = (x, y)
+                vao.render(self.moderngl.POINTS, vertices=int(counts[index]), first=int(firsts[index]))
         fbo.scissor = None
+        if buffer is not None:
+            vao.release()
+            buffer.release()
 
     def _draw_lifts(self, chunk: np.ndarray, fbo) -> None:
         """Row k of the points target: face k's 68 landmarks."""
@@ -280,6 +367,40 @@ class GLRenderer:
             fbo.viewport = fbo.scissor = (0, index, LANDMARK_COUNT, 1)
             self.lift_vao.render(self.moderngl.TRIANGLES, vertices=3)
         fbo.scissor = None
+
+
+def untile(atlas: np.ndarray, rows: int, cols: int, tile: int) -> np.ndarray:
+    """An atlas image (top row of tiles first) -> [rows * cols, tile, tile, ...], row-major."""
+    rest = atlas.shape[2:]
+    tiles = atlas.reshape(rows, tile, cols, tile, *rest).swapaxes(1, 2)
+    return tiles.reshape(rows * cols, tile, tile, *rest)
+
+
+def block_points(active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One COARSE-pixel point sprite on each active block of each face, at the block's centre in
+    the tile's normalised device coordinates: (vertices [V, 2] float32, first vertex and vertex
+    count per face). `active` is [faces, blocks, blocks], top row first. Points, because llvmpipe
+    shades whole 4x4 pixel groups: a square point on a block is one group, while the two
+    triangles of a quad would each shade every group their diagonal crosses."""
+    faces, blocks, _ = active.shape
+    face, row, column = np.nonzero(active)
+    x = (column + 0.5) / blocks * 2.0 - 1.0
+    y = 1.0 - (row + 0.5) / blocks * 2.0
+    counts = np.bincount(face, minlength=faces)
+    firsts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return np.stack([x, y], 1).astype(np.float32), firsts, counts
+
+
+def backdrop(chunk: np.ndarray, size: int) -> np.ndarray:
+    """The backdrop of every face as uint8 [N, size, size, 3], from `scene.background`."""
+    from .torch_backend import screen_coordinates
+
+    with torch.no_grad():
+        _, sy = screen_coordinates(size)
+        rows = sy.reshape(size, size)[:, :1].reshape(1, size)
+        colour = scene.background(TorchOps(), TorchFaceValues(torch.from_numpy(chunk)), rows)
+        colour = torch.stack(colour, -1).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    return np.broadcast_to(colour[:, :, None, :], (len(chunk), size, size, 3))
 
 
 _renderer: GLRenderer | None = None

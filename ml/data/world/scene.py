@@ -553,15 +553,31 @@ def flatten(result):
     return (*result[0], *result[1:])
 
 
+def background(m, q, sy):
+    """The backdrop: a vertical gradient between two colours."""
+    g = m.clamp(0.5 + sy * 0.4, 0.0, 1.0)
+    return (m.mix(q.bg_bot_r, q.bg_top_r, g), m.mix(q.bg_bot_g, q.bg_top_g, g),
+            m.mix(q.bg_bot_b, q.bg_top_b, g))
+
+
+def glasses_reach(m, q, ox, oy, oz, dx, dy, dz, margin):
+    """1 where a ray passes within about `margin` of where the glasses can be drawn (the band of
+    the lens surface round the eyes, either side), else 0: the depth pre-pass keeps such pixels
+    even where no surface is near, since frames stand out past the cheek at large yaw."""
+    reach = 0.0 * ox
+    for sign in (1.0, -1.0):
+        _, valid, u, v, _, _ = glasses_hit(m, q, ox, oy, oz, dx, dy, dz, sign)
+        band = m.step(m.abs(v - q.eye_y), 0.2 + margin) * m.step(m.abs(u), q.g_a * 1.5 + margin)
+        reach = m.max(reach, band * valid)
+    return reach * m.step(0.01, q.glasses)
+
+
 def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
     """Final colour, label and line weight of a pixel, given the marched hit (or near miss)."""
-    # background: a vertical gradient
-    g = m.clamp(0.5 + sy * 0.4, 0.0, 1.0)
-    bg = (m.mix(q.bg_bot_r, q.bg_top_r, g), m.mix(q.bg_bot_g, q.bg_top_g, g),
-          m.mix(q.bg_bot_b, q.bg_top_b, g))
+    bg = background(m, q, sy)
     *surface, label, line = m.branch(
         m.step(0.004, cover), lambda: lit_surface(m, q, ox, oy, oz, dx, dy, dz, t, nx, ny, nz),
-        (*bg, SEG["background"] + 0.0 * g, 0.0 * g))
+        (*bg, SEG["background"] + 0.0 * sy, 0.0 * sy))
     rgb = [m.mix(bg[i], surface[i], cover) for i in range(3)]
     label = m.select(m.step(0.5, cover), label, SEG["background"])
     line = line * m.step(0.5, cover)
