@@ -43,9 +43,11 @@ class GlslFaceValues:
         return Sym(f"u_face[{index[name]}]", self.__dict__["_builder"])
 
 
-def trace_function(signature: str, arguments: list[str], body, outputs: list[str]) -> str:
-    """GLSL source of one function, from a Python function of (m, q, *arguments)."""
-    builder = ShaderBuilder()
+def trace_function(signature: str, arguments: list[str], body, outputs: list[str],
+                   switches: dict[str, bool] | None = None) -> str:
+    """GLSL source of one function, from a Python function of (m, q, *arguments); `switches`
+    fixes per-face conditions of `scene.SWITCHES` for a shader variant."""
+    builder = ShaderBuilder(switches)
     m, q = GlslOps(builder), GlslFaceValues(builder)
     results = body(m, q, *[Sym(a, builder) for a in arguments])
     if not isinstance(results, (tuple, list)):
@@ -120,20 +122,21 @@ void main() {
     t = max(t, texelFetch(u_start, ivec2(gl_FragCoord.xy) / COARSE, 0).r);
     float pix = u_face[PIX];
     float epsilon = HIT_FRACTION * pix;
-    float d_min = 1e9, t_min = t;
+    float d_min = 1e9, t_min = t, d_hit = 0.0;
     bool hit = false;
     for (int i = 0; i < STEPS; i++) {
         if (t > t_end) break;
         float d = sdf(ox + dx * t, oy + dy * t, oz + dz * t);
         if (d < d_min) { d_min = d; t_min = t; }
-        if (d < epsilon) { hit = true; break; }
+        if (d < epsilon) { hit = true; d_hit = d; break; }
         if (d > d_min + LEAVE) break;  // past its closest approach: a miss
         t += STEP_SCALE * d;
     }
+    float d_at = hit ? d_hit : d_min;
     t = hit ? t : t_min;
     float cover = hit ? 1.0 : clamp(1.0 - d_min / pix, 0.0, 1.0);
     float x = ox + dx * t, y = oy + dy * t, z = oz + dz * t;
-    float nx = 0.0, ny = 0.0, nz = 0.0;
+    float nx, ny, nz;
     NORMAL_TAPS
     float ninv = inversesqrt(nx * nx + ny * ny + nz * nz + 1e-12);
     nx *= ninv; ny *= ninv; nz *= ninv;
@@ -186,24 +189,26 @@ def _with_field_indices(text: str) -> str:
     return text.replace("PIX", str(fields["pix"]))
 
 
-@functools.lru_cache(maxsize=1)
-def shader_sources() -> tuple[str, str]:
-    """(the depth pre-pass, the pixel shader)."""
-    from .torch_backend import NORMAL_STEP, TETRAHEDRON
+@functools.lru_cache(maxsize=None)
+def shader_sources(variant: tuple[bool, ...] | None = None) -> tuple[str, str]:
+    """(the depth pre-pass, the pixel shader); `variant` fixes every switch of
+    `scene.SWITCHES` (in its order), None leaves them to run time."""
+    from .torch_backend import NORMAL_STEP
 
+    switches = None if variant is None else dict(zip(scene.SWITCHES, variant))
     sdf = trace_function("float sdf(float x, float y, float z)", ["x", "y", "z"],
-                         scene.scene_sdf, ["return"])
+                         scene.scene_sdf, ["return"], switches)
     proxy = trace_function("float proxy(float x, float y, float z)", ["x", "y", "z"],
                            scene.proxy_sdf, ["return"])
     shade_args = ["ox", "oy", "oz", "dx", "dy", "dz", "t", "cover", "nx", "ny", "nz", "sx", "sy"]
     shade = trace_function(
         "void shade(" + ", ".join(f"float {a}" for a in shade_args)
         + ", out float r, out float g, out float b, out float label, out float line)",
-        shade_args, scene.shade, ["r", "g", "b", "label", "line"])
+        shade_args, scene.shade, ["r", "g", "b", "label", "line"], switches)
+    # forward differences from the march's last distance (see torch_backend.surface_normal)
     taps = "\n".join(
-        f"    {{ float d = sdf(x + {kx:.1f} * {NORMAL_STEP}, y + {ky:.1f} * {NORMAL_STEP}, "
-        f"z + {kz:.1f} * {NORMAL_STEP}); nx += {kx:.1f} * d; ny += {ky:.1f} * d; nz += {kz:.1f} * d; }}"
-        for kx, ky, kz in TETRAHEDRON)
+        f"    n{axis} = sdf({', '.join(f'{c} + {NORMAL_STEP}' if c == axis else c for c in 'xyz')}) - d_at;"
+        for axis in "xyz")
     constants = "\n".join([
         f"#define HALF {CAMERA_HALF_EXTENT:.6f}", f"#define CENTRE_Y {CAMERA_CENTRE_Y:.6f}",
         f"#define CAMERA_Z {CAMERA_Z:.6f}", f"#define BOUND {scene.BOUND_RADIUS:.6f}",
@@ -215,7 +220,7 @@ def shader_sources() -> tuple[str, str]:
     ray = _with_field_indices(RAY)
     reach_args = ["ox", "oy", "oz", "dx", "dy", "dz", "margin"]
     reach = trace_function("float glasses_reach(" + ", ".join(f"float {a}" for a in reach_args) + ")",
-                           reach_args, scene.glasses_reach, ["return"])
+                           reach_args, scene.glasses_reach, ["return"], switches)
     coarse = "\n".join([_header(uniforms + "layout(location = 0) out vec2 out_start;"), constants,
                         GLSL_HELPERS, sdf, proxy, reach, ray, _with_field_indices(COARSE_MAIN)])
     pixels = "\n".join([
@@ -260,15 +265,22 @@ class GLRenderer:
         self.moderngl = moderngl
         self.ctx = moderngl.create_standalone_context(backend="egl")
         renderer = self.ctx.info.get("GL_RENDERER", "")
-        coarse, pixels = shader_sources()
-        self.coarse_program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=coarse)
-        self.coarse_vao = self.ctx.vertex_array(self.coarse_program, [])
-        self.program = self.ctx.program(vertex_shader=BLOCK_VERTEX, fragment_shader=pixels)
         self.ctx.enable(moderngl.PROGRAM_POINT_SIZE)
+        self._variants = {}
         self.lift_program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=lift_shader_source())
         self.lift_vao = self.ctx.vertex_array(self.lift_program, [])
         self.renderer = renderer
         self._targets = {}
+
+    def _variant(self, key: tuple[bool, ...]):
+        """(pre-pass program, its vertex array, pixel program) of one combination of switches,
+        compiled when first needed."""
+        if key not in self._variants:
+            coarse, pixels = shader_sources(key)
+            coarse_program = self.ctx.program(vertex_shader=VERTEX, fragment_shader=coarse)
+            self._variants[key] = (coarse_program, self.ctx.vertex_array(coarse_program, []),
+                                   self.ctx.program(vertex_shader=BLOCK_VERTEX, fragment_shader=pixels))
+        return self._variants[key]
 
     def _target(self, size: int):
         if size not in self._targets:
@@ -296,51 +308,70 @@ class GLRenderer:
         code = np.empty((n, size, size), np.uint8)
         depth = np.empty((n, size, size), np.float32)
         points = np.empty((n, LANDMARK_COUNT, 3), np.float32)
-        self.program["u_size"].value = self.coarse_program["u_size"].value = size
-        self.program["u_start"].value = 0
         for start in range(0, n, per_draw):
             chunk = np.ascontiguousarray(packed[start:start + per_draw], np.float32)
             count = len(chunk)
             cols = min(tiles, count)  # draw and read back only the tiles in use
             rows = -(-count // cols)
             blocks = size // COARSE
-            self._draw_tiles(self.coarse_program, self.coarse_vao, chunk, starts, blocks, cols, rows)
+            groups = self._group_by_variant(chunk)
+            for (coarse, coarse_vao, _), faces in groups:
+                coarse["u_size"].value = size
+                self._draw_tiles(coarse, coarse_vao, chunk, faces, starts, blocks, cols, rows)
             active = np.frombuffer(starts.read(viewport=(0, 0, cols * blocks, rows * blocks), components=2,
                                                dtype="f4"), np.float32).reshape(rows * blocks, cols * blocks, 2)
             active = untile(active[::-1, :, 1] > 0.5, rows, cols, blocks)[:count]
             starts.color_attachments[0].use(location=0)
-            self._draw_tiles(self.program, None, chunk, fbo, size, cols, rows, block_points(active))
+            sprites = block_points(active)
+            for (_, _, program), faces in groups:
+                program["u_size"].value, program["u_start"].value = size, 0
+                self._draw_tiles(program, None, chunk, faces, fbo, size, cols, rows, sprites)
             self._draw_lifts(chunk, points_fbo)
             view = (0, 0, cols * size, rows * size)
-            colour = np.frombuffer(fbo.read(viewport=view, components=4, attachment=0), np.uint8)
-            colour = untile(colour.reshape(rows * size, cols * size, 4)[::-1], rows, cols, size)[:count]
+            # whole RGBA pixels as uint32: numpy copies 4-byte elements far faster than bytes
+            colour = np.frombuffer(fbo.read(viewport=view, components=4, attachment=0), np.uint32)
+            colour = untile(colour.reshape(rows * size, cols * size)[::-1], rows, cols, size)[:count]
             z = np.frombuffer(fbo.read(viewport=view, components=1, attachment=1, dtype="f4"), np.float32)
             z = untile(z.reshape(rows * size, cols * size)[::-1], rows, cols, size)[:count]
-            # blocks the pre-pass found empty were not drawn: they are backdrop
+            # blocks the pre-pass found empty were not drawn: they are backdrop (label 0)
             empty = ~active.repeat(COARSE, 1).repeat(COARSE, 2)
-            rgb[start:start + count] = np.where(empty[..., None], backdrop(chunk, size), colour[..., :3])
-            code[start:start + count] = np.where(empty, 0, colour[..., 3])
+            colour = np.where(empty, backdrop(chunk, size), colour).view(np.uint8).reshape(count, size, size, 4)
+            for channel in range(3):
+                rgb[start:start + count, ..., channel] = colour[..., channel]
+            code[start:start + count] = colour[..., 3]
             depth[start:start + count] = np.where(empty, 1e3, z)
             lifted = points_fbo.read(viewport=(0, 0, LANDMARK_COUNT, count), components=4, dtype="f4")
             points[start:start + count] = np.frombuffer(lifted, np.float32).reshape(count, LANDMARK_COUNT, 4)[..., :3]
         return {"rgb": rgb, "label": code & 127, "line": (code & 128) > 0, "depth": depth, "points": points}
 
-    def _draw_tiles(self, program, vao, chunk: np.ndarray, fbo, tile: int, cols: int, rows: int,
-                    points: tuple | None = None) -> None:
-        """One draw per face into its tile (tile x tile pixels, rows of tiles from the top):
-        the whole tile, or only the face's `points` (vertices, first vertex and count per face)."""
+    def _group_by_variant(self, chunk: np.ndarray) -> list:
+        """[(variant programs, indices of the faces that use them)]."""
+        with torch.no_grad():
+            q, m = TorchFaceValues(torch.from_numpy(chunk)), TorchOps()
+            flags = np.stack([np.broadcast_to(np.asarray(test(m, q), np.float32).reshape(-1), len(chunk)) > 0.5
+                              for test in scene.SWITCHES.values()], 1)
+        keys, inverse = np.unique(flags, axis=0, return_inverse=True)
+        return [(self._variant(tuple(bool(v) for v in key)), np.nonzero(inverse.reshape(-1) == k)[0])
+                for k, key in enumerate(keys)]
+
+    def _draw_tiles(self, program, vao, chunk: np.ndarray, faces, fbo, tile: int, cols: int, rows: int,
+                    sprites: tuple | None = None) -> None:
+        """One draw per face of `faces` into its tile (tile x tile pixels, rows of tiles from the
+        top): the whole tile, or only the face's point `sprites` (vertices, first vertex and
+        count per face)."""
         face_values, origin = program["u_face"], program["u_origin"]
         used = face_values.array_length  # the compiler drops trailing values no formula reads
         buffer = None
-        if points is not None:
-            vertices, firsts, counts = points
+        if sprites is not None:
+            vertices, firsts, counts = sprites
             buffer = self.ctx.buffer(vertices.tobytes())
             vao = self.ctx.vertex_array(program, [(buffer, "2f", "in_position")])
         fbo.use()
-        for index, values in enumerate(chunk):
+        for index in faces:
+            values = chunk[index]
             x, y = (index % cols) * tile, (rows - 1 - index // cols) * tile
             fbo.viewport = fbo.scissor = (x, y, tile, tile)
-            if points is None:
+            if sprites is None:
                 face_values.write(values[:used].tobytes())
                 origin.value = (x, y)
                 vao.render(self.moderngl.TRIANGLES, vertices=3)
@@ -392,15 +423,17 @@ def block_points(active: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def backdrop(chunk: np.ndarray, size: int) -> np.ndarray:
-    """The backdrop of every face as uint8 [N, size, size, 3], from `scene.background`."""
+    """The backdrop of every face (`scene.background`) as RGBA pixels with label 0, packed in
+    uint32 like the colour target: [N, size, 1], the same along each row."""
     from .torch_backend import screen_coordinates
 
     with torch.no_grad():
         _, sy = screen_coordinates(size)
         rows = sy.reshape(size, size)[:, :1].reshape(1, size)
         colour = scene.background(TorchOps(), TorchFaceValues(torch.from_numpy(chunk)), rows)
-        colour = torch.stack(colour, -1).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
-    return np.broadcast_to(colour[:, :, None, :], (len(chunk), size, size, 3))
+        colour = torch.stack([*colour, torch.zeros_like(colour[0])], -1)
+        colour = colour.clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+    return np.ascontiguousarray(colour).view(np.uint32).reshape(len(chunk), size, 1)
 
 
 _renderer: GLRenderer | None = None

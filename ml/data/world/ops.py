@@ -84,10 +84,11 @@ class TorchOps:
         """A cheap periodic stand-in for sin (period 2*pi, range -1..1), for noise and ripples."""
         return _wave(self, x)
 
-    def branch(self, cond, compute, fallback):
+    def branch(self, cond, compute, fallback, switch: str | None = None):
         """compute() where cond > 0.5, else fallback (a GPU may skip compute() in GLSL).
 
-        compute() returns a value or a tuple; fallback has the same form."""
+        compute() returns a value or a tuple; fallback has the same form. `switch` names a
+        per-face condition (`scene.SWITCHES`) that shader variants fix in advance."""
         values = compute()
         if isinstance(values, tuple):
             return tuple(self.select(cond, v, f) for v, f in zip(values, fallback))
@@ -105,11 +106,13 @@ def glsl_float(value: float) -> str:
 
 
 class ShaderBuilder:
-    """Collects the straight-line GLSL that one traced function produces."""
+    """Collects the straight-line GLSL that one traced function produces. `switches` fixes
+    per-face conditions by name (True / False) for a shader variant; the others stay runtime."""
 
-    def __init__(self):
+    def __init__(self, switches: dict[str, bool] | None = None):
         self.lines: list[str] = []
         self.count = 0
+        self.switches = dict(switches or {})
 
     def emit(self, expression: str) -> "Sym":
         self.count += 1
@@ -222,10 +225,13 @@ class GlslOps:
     def wave(self, x):
         return _wave(self, x)
 
-    def branch(self, cond, compute, fallback):
+    def branch(self, cond, compute, fallback, switch: str | None = None):
         """A real `if`: compute()'s lines run only where cond > 0.5; fallback elsewhere.
 
-        GPUs skip the block for coherent groups of pixels; llvmpipe runs it under a mask."""
+        GPUs skip the block for coherent groups of pixels; llvmpipe runs it under a mask, so a
+        `switch` this variant fixes emits one side only, and no `if`."""
+        if switch in self.b.switches:
+            return compute() if self.b.switches[switch] else fallback
         many = isinstance(fallback, tuple)
         results = [self.b.emit(Sym.text(f)) for f in (fallback if many else (fallback,))]
         self.b.lines.append(f"    if ({Sym.text(cond)} > 0.5) {{")

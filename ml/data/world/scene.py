@@ -27,6 +27,22 @@ NEAR_FRACTION = 1.5  # ... and leaves the proxy when within this many pixels (or
 BOUND_RADIUS = 2.2
 
 
+# Per-face conditions under which whole parts of the scene drop out. The GL backend compiles a
+# shader variant per combination and draws each face with its own (llvmpipe pays for every line
+# of a shader, taken or not); the torch backend selects per face as usual.
+SWITCHES = {
+    "glasses": lambda m, q: m.step(0.01, q.glasses),
+    "facial_hair": lambda m, q: m.step(0.01, q.beard + q.goatee + q.mustache + q.stubble),
+    "skin_details": lambda m, q: m.step(0.01, q.makeup + q.age + q.bags + q.smile + q.chubby),
+    "long_hair": lambda m, q: 1.0 - q.no_curtain,
+}
+
+
+def when(m, q, switch, compute, fallback):
+    """compute() for faces where SWITCHES[switch] holds, else fallback."""
+    return m.branch(SWITCHES[switch](m, q), compute, fallback, switch=switch)
+
+
 # ----------------------------------------------------------------------------- primitives
 
 
@@ -167,7 +183,11 @@ def hair_sdf(m, q, x, y, z):
     hair = m.max(shell, (line - y) * 0.6)
     # bald: keep a horseshoe low at the sides and back
     hair = m.max(hair, y - m.mix(3.0, q.eye_y + 0.3 + 0.25 * m.smoothstep(0.36, -0.86, around), q.bald))
-    # long hair: a curtain behind the face plane, down toward the shoulders
+    return when(m, q, "long_hair", lambda: long_hair(m, q, x, y, z, zc, ax, hair), hair)
+
+
+def long_hair(m, q, x, y, z, zc, ax, hair):
+    """The hair with a curtain behind the face plane, down toward the shoulders."""
     bottom = q.eye_y - 0.3 - 1.1 * q.hair_len + 0.05 * m.wave(x * 16.0 + q.hair_phase)
     flare = 1.0 + 0.1 * q.hair_len * m.smoothstep(0.0, -1.0, y)
     ex = (q.cr_x + q.hair_th + 0.01) * flare
@@ -176,7 +196,6 @@ def hair_sdf(m, q, x, y, z):
     tube = (m.sqrt(sq(x / ex) + sq(zc / ez)) - 1.0) * 0.8 - wave
     front_cut = 0.12 - 0.2 * m.smoothstep(0.5, 0.9, ax) + 0.4 * wave
     curtain = m.max(m.max(tube, bottom - y), m.max(front_cut - z, y - q.eye_y - 0.2))
-    curtain = curtain + q.no_curtain * 5.0
     return smin(m, hair, curtain, 0.08)
 
 
@@ -342,12 +361,10 @@ def paint_face(m, q, x, y, z, fw):
     label = SEG["skin"] + 0.0 * x
     # branches on per-face switches and feature regions: a GPU skips the work a pixel does not
     # need (llvmpipe evaluates both sides under a mask, so there they cost nothing either way)
-    details = q.makeup + q.age + q.bags + q.smile + q.chubby
-    *rgb, line = m.branch(m.step(0.01, details), lambda: flatten(skin_paint(m, q, x, y, z, fw, rgb)),
-                          (*rgb, 0.0 * x))
-    any_hair = q.beard + q.goatee + q.mustache + q.stubble
-    *rgb, beard = m.branch(m.step(0.01, any_hair), lambda: flatten(facial_hair(m, q, x, y, z, fw, rgb)),
-                           (*rgb, 0.0 * x))
+    *rgb, line = when(m, q, "skin_details", lambda: flatten(skin_paint(m, q, x, y, z, fw, rgb)),
+                      (*rgb, 0.0 * x))
+    *rgb, beard = when(m, q, "facial_hair", lambda: flatten(facial_hair(m, q, x, y, z, fw, rgb)),
+                       (*rgb, 0.0 * x))
     rgb = tuple(rgb)
     lw = m.max(q.line_w, fw * 0.9)
 
@@ -564,12 +581,15 @@ def glasses_reach(m, q, ox, oy, oz, dx, dy, dz, margin):
     """1 where a ray passes within about `margin` of where the glasses can be drawn (the band of
     the lens surface round the eyes, either side), else 0: the depth pre-pass keeps such pixels
     even where no surface is near, since frames stand out past the cheek at large yaw."""
-    reach = 0.0 * ox
-    for sign in (1.0, -1.0):
-        _, valid, u, v, _, _ = glasses_hit(m, q, ox, oy, oz, dx, dy, dz, sign)
-        band = m.step(m.abs(v - q.eye_y), 0.2 + margin) * m.step(m.abs(u), q.g_a * 1.5 + margin)
-        reach = m.max(reach, band * valid)
-    return reach * m.step(0.01, q.glasses)
+    def band():
+        reach = 0.0 * ox
+        for sign in (1.0, -1.0):
+            _, valid, u, v, _, _ = glasses_hit(m, q, ox, oy, oz, dx, dy, dz, sign)
+            near = m.step(m.abs(v - q.eye_y), 0.2 + margin) * m.step(m.abs(u), q.g_a * 1.5 + margin)
+            reach = m.max(reach, near * valid)
+        return reach
+
+    return when(m, q, "glasses", band, 0.0 * ox)
 
 
 def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
@@ -590,9 +610,8 @@ def shade(m, q, ox, oy, oz, dx, dy, dz, t, cover, nx, ny, nz, sx, sy):
 
 
 def draw_glasses_gated(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line):
-    flat = m.branch(m.step(0.01, q.glasses),
-                    lambda: draw_glasses(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line),
-                    (*rgb, label, line))
+    flat = when(m, q, "glasses", lambda: draw_glasses(m, q, ox, oy, oz, dx, dy, dz, t_surface, rgb, label, line),
+                (*rgb, label, line))
     return list(flat[:3]), flat[3], flat[4]
 
 

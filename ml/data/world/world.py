@@ -42,12 +42,10 @@ class RenderBatch:
 
 def sketch_from(label: np.ndarray, line: np.ndarray) -> np.ndarray:
     """Line drawing: boundaries between segmentation classes plus the painted lines."""
-    edge = np.zeros(label.shape, bool)
-    horizontal = label[:, :, 1:] != label[:, :, :-1]
-    vertical = label[:, 1:, :] != label[:, :-1, :]
-    edge[:, :, 1:] |= horizontal
-    edge[:, 1:, :] |= vertical
-    return np.where(edge | line, 255, 0).astype(np.uint8)
+    edge = np.array(line, dtype=bool)
+    edge[:, :, 1:] |= label[:, :, 1:] != label[:, :, :-1]
+    edge[:, 1:, :] |= label[:, 1:, :] != label[:, :-1, :]
+    return edge.view(np.uint8) * np.uint8(255)
 
 
 def _source_hash() -> str:
