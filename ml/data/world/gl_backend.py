@@ -299,7 +299,7 @@ class GLRenderer:
 
     def render_packed(self, packed: np.ndarray, size: int) -> dict:
         """Maps of every face, and its landmarks lifted onto the head ("points", head frame)."""
-        if size % COARSE:
+        if size % COARSE:  # FaceWorld sends other sizes to the torch backend
             raise ValueError(f"the GL backend renders sizes that are multiples of {COARSE}, not {size}")
         tiles, fbo, starts, points_fbo = self._target(size)
         per_draw = tiles * tiles

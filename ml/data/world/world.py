@@ -73,6 +73,11 @@ class FaceWorld:
         self.correlation = float(correlation)
         self.threads = threads
         self._gl = None
+        if backend in ("auto", "gl") and self.size % 4:
+            # the GL backend's depth pre-pass works in 4 x 4 pixel blocks
+            if backend == "gl":
+                raise ValueError(f"the GL backend renders sizes that are multiples of 4, not {self.size}")
+            backend = "torch"
         if backend in ("auto", "gl"):
             from . import gl_backend
 
