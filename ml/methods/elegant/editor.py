@@ -21,7 +21,8 @@ from ml.methods.base import Editor, Latent
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import Generator, build_generator
 from ml.training.data import images_to_tensor, tensor_to_images
-from ml.training.precision import autocast, prepare_input, prepare_network, resolve_precision
+from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
+                                   resolve_precision)
 
 MAX_STRENGTH = 1.5
 
@@ -37,6 +38,7 @@ class ElegantEditor(Editor):
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval().requires_grad_(False)
         self.precision = "fp32"
+        self.channels_last = False
 
     def set_precision(self, precision: str) -> "ElegantEditor":
         """"fp32" (exact), "bf16" (autocast + channels-last: faster on AMX CPUs, outputs within
@@ -44,7 +46,8 @@ class ElegantEditor(Editor):
         encoded under one precision render under the other."""
         precision = resolve_precision(precision, self.device)
         self.precision = precision
-        prepare_network(self.generator, precision == "bf16", self.device)
+        self.channels_last = inference_channels_last(precision, self.device)
+        prepare_network(self.generator, self.channels_last, self.device)
         return self
 
     @classmethod
@@ -82,7 +85,7 @@ class ElegantEditor(Editor):
         if image.shape[:2] != (self.image_size, self.image_size):
             raise ValueError(f"expected a {self.image_size}x{self.image_size} aligned face, got "
                              f"{image.shape[1]}x{image.shape[0]}")
-        return prepare_input(images_to_tensor(image), self.precision == "bf16", self.device)
+        return prepare_input(images_to_tensor(image), self.channels_last, self.device)
 
     @torch.no_grad()
     def encode(self, image: np.ndarray) -> Latent:

@@ -24,7 +24,8 @@ from ml.methods.base import Editor, Latent
 from ml.methods.homointerp.config import RESIDUAL_NAME, Config
 from ml.methods.homointerp.networks import HomoInterpGAN
 from ml.training.data import images_to_tensor, tensor_to_images
-from ml.training.precision import autocast, prepare_input, prepare_network, resolve_precision
+from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
+                                   resolve_precision)
 
 NOT_PREFIX = "not "
 AVERAGE_FACE = "average face"
@@ -42,6 +43,7 @@ class HomoInterpEditor(Editor):
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.precision = "fp32"
+        self.channels_last = False
         self._schema = self._build_schema()
 
     def set_precision(self, precision: str) -> "HomoInterpEditor":
@@ -50,8 +52,9 @@ class HomoInterpEditor(Editor):
         stay float32 either way."""
         precision = resolve_precision(precision, self.device)
         self.precision = precision
+        self.channels_last = inference_channels_last(precision, self.device)
         for network in (self.model.encoder, self.model.interpolator, self.model.decoder):
-            prepare_network(network, precision == "bf16", self.device)
+            prepare_network(network, self.channels_last, self.device)
         return self
 
     # --- loading ---------------------------------------------------------------------------
@@ -118,7 +121,7 @@ class HomoInterpEditor(Editor):
         if image.shape != (self.image_size, self.image_size, 3) or image.dtype != np.uint8:
             raise ValueError(f"expected a {self.image_size}x{self.image_size}x3 uint8 image, "
                              f"got {image.shape} {image.dtype}")
-        pixels = prepare_input(images_to_tensor(image), self.precision == "bf16", self.device)
+        pixels = prepare_input(images_to_tensor(image), self.channels_last, self.device)
         with autocast(self.precision, self.device):
             features = self.model.encoder(pixels)
         return {"features": features.float().cpu()}
@@ -164,7 +167,7 @@ class HomoInterpEditor(Editor):
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
         features = self.render_features(latent, controls, references)
         with autocast(self.precision, self.device):
-            image = self.model.decoder(prepare_input(features, self.precision == "bf16", self.device))
+            image = self.model.decoder(prepare_input(features, self.channels_last, self.device))
         return tensor_to_images(image.float())[0]
 
 
