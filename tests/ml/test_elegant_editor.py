@@ -88,3 +88,16 @@ def test_interpolation_matrix(editor):
 def test_wrong_image_size_is_refused(editor):
     with pytest.raises(ValueError, match="32x32"):
         editor.encode(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_auto_precision_renders_what_float32_renders_on_a_cpu_without_bf16(checkpoint):
+    """'auto' (the app's default) is bf16 only where the CPU has it in hardware; editors run
+    channels-last on a CPU either way, which must not change a pixel in float32."""
+    from ml.training.precision import has_fast_bf16
+
+    plain = registry.get("elegant").load_editor(checkpoint)  # fp32, contiguous
+    auto = registry.get("elegant").load_editor(checkpoint).set_precision("auto")
+    assert auto.precision == ("bf16" if has_fast_bf16("cpu") else "fp32") and auto.channels_last
+    if auto.precision == "fp32":
+        latent_plain, latent_auto = plain.encode(photo(3)), auto.encode(photo(3))
+        assert np.abs(plain.render(latent_plain, {}).astype(int) - auto.render(latent_auto, {})).max() <= 1
