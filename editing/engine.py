@@ -82,6 +82,13 @@ def validate_controls(schema: dict, controls) -> dict:
     return validate(schema, controls)
 
 
+def exemplar_ids(schema: dict, controls: dict) -> list[str]:
+    """The gallery exemplars that validated controls use (a preset such as "mean" is none)."""
+    from ml.controls import exemplar_ids as ids
+
+    return ids(schema, controls)
+
+
 def describe_checkpoint(method: str, checkpoint: str | Path) -> dict:
     """What the web app stores for a model version: manifest, metrics, controls schema, sizes."""
     editor = load_editor_uncached(method, checkpoint)

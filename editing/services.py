@@ -154,7 +154,7 @@ def validate_steps(steps, user, visible_exemplars: set | None = None) -> list[di
             controls = engine.validate_controls(facts.schema, step.get("controls", {}))
         except ValueError as error:
             raise InvalidRecipe(f"step {index + 1} ({facts.method}): {error}") from None
-        for ref_id in _exemplar_ids(facts.schema, controls):
+        for ref_id in engine.exemplar_ids(facts.schema, controls):
             if ref_id not in visible_exemplars:
                 if not Exemplar.readable_by(user).filter(public_id=ref_id).exists():
                     raise InvalidRecipe(f"step {index + 1}: exemplar {ref_id!r} does not exist or is not shared "
@@ -167,12 +167,9 @@ def validate_steps(steps, user, visible_exemplars: set | None = None) -> list[di
 def referenced_exemplars(steps: list[dict]) -> list[str]:
     """Exemplar ids that validated steps use."""
     return [ref_id for step in steps
-            for ref_id in _exemplar_ids(_version_facts(step["model_version"]).schema, step["controls"])]
+            for ref_id in engine.exemplar_ids(_version_facts(step["model_version"]).schema, step["controls"])]
 
 
-def _exemplar_ids(schema: dict, controls: dict) -> list[str]:
-    return [str(controls[name]) for name, spec in schema.get("properties", {}).items()
-            if spec.get("widget") == "exemplar" and controls.get(name)]
 
 
 def _once(load):
@@ -204,7 +201,7 @@ def resolve_steps(steps: list[dict]) -> list[engine.Step]:
     for step in steps:
         facts = _version_facts(step["model_version"])
         references = {ref_id: (f"exemplar:{ref_id}", _once(lambda ref_id=ref_id: _exemplar_image(ref_id)))
-                      for ref_id in _exemplar_ids(facts.schema, step["controls"])}
+                      for ref_id in engine.exemplar_ids(facts.schema, step["controls"])}
         resolved.append(engine.Step(facts.method, facts.checkpoint, step["model_version"], facts.alignment,
                                     step["controls"], references))
     return resolved

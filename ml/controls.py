@@ -101,10 +101,27 @@ def choice(title: str, options: list[str], default: str | None = None, **extra: 
             "default": options[0] if default is None else default, "widget": "choice", **extra}
 
 
-def exemplar(title: str, attribute: str | None = None, **extra: Any) -> dict:
-    """A reference-image control: the id of an exemplar (or photo), or null for none."""
-    return {"type": ["string", "null"], "title": title, "default": None, "widget": "exemplar",
+def exemplar(title: str, attribute: str | None = None, presets: dict[str, str] | None = None,
+             **extra: Any) -> dict:
+    """A reference-image control: the id of an exemplar (or photo), or null for none.
+    `presets` maps values that name no image (such as "mean", an average face the model keeps)
+    to what the picker calls them; they are offered beside the gallery."""
+    spec = {"type": ["string", "null"], "title": title, "default": None, "widget": "exemplar",
             "attribute": attribute, "maxLength": 64, **extra}
+    if presets:
+        spec["presets"] = [{"value": value, "label": text} for value, text in presets.items()]
+    return spec
+
+
+def exemplar_ids(schema: dict, controls: dict) -> list[str]:
+    """The exemplar ids that `controls` refer to, in schema order (presets name no exemplar)."""
+    ids = []
+    for name, spec in schema.get("properties", {}).items():
+        value = controls.get(name)
+        presets = {preset["value"] for preset in spec.get("presets", ())}
+        if spec.get("widget") == "exemplar" and value and value not in presets:
+            ids.append(str(value))
+    return ids
 
 
 def object_schema(properties: dict, **extra: Any) -> dict:

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ml.controls import validate_controls
+from ml.controls import exemplar_ids, validate_controls
 
 Latent = dict[str, torch.Tensor]
 
@@ -61,11 +61,7 @@ class Editor(abc.ABC):
 
     def referenced_ids(self, controls: Mapping[str, Any]) -> list[str]:
         """The exemplar ids that `controls` refer to, in schema order."""
-        ids = []
-        for name, spec in self.controls_schema().get("properties", {}).items():
-            if spec.get("widget") == "exemplar" and controls.get(name):
-                ids.append(str(controls[name]))
-        return ids
+        return exemplar_ids(self.controls_schema(), dict(controls))
 
     def describe(self) -> dict:
         return {"method": self.method, "image_size": self.image_size, "alignment": self.alignment,

@@ -38,7 +38,10 @@
     if (widget === "slider" && typeof value === "number") return value.toFixed(decimals(spec.step));
     if (widget === "toggle") return value ? "on" : "off";
     if (widget === "choice") return label(value);
-    if (widget === "exemplar") return `#${String(value).slice(0, 8)}`;
+    if (widget === "exemplar") {
+      const preset = (spec.presets || []).find((item) => item.value === value);
+      return preset ? preset.label : `#${String(value).slice(0, 8)}`;
+    }
     return String(value);
   }
 
@@ -147,10 +150,13 @@
         let current = null;
         setters[name] = (value) => {
           current = value ?? null;
+          // a preset (the model's average face, say) names no gallery image
+          const preset = (spec.presets || []).find((item) => item.value === current);
           button.dataset.value = current || "";
-          thumb.hidden = !current;
-          if (current) thumb.src = `/api/exemplars/${encodeURIComponent(current)}/image/`;
-          text.textContent = current ? "change…" : `none: pick ${spec.attribute ? label(spec.attribute) : "an exemplar"}…`;
+          thumb.hidden = !current || Boolean(preset);
+          if (current && !preset) thumb.src = `/api/exemplars/${encodeURIComponent(current)}/image/`;
+          text.textContent = preset ? `${preset.label} (change…)`
+            : current ? "change…" : `none: pick ${spec.attribute ? label(spec.attribute) : "an exemplar"}…`;
           clear.hidden = !current;
         };
         button.addEventListener("click", async () => {

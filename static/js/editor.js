@@ -341,7 +341,11 @@
         const none = el("li", {}, el("button", { type: "button", class: "picker-item picker-none",
           "aria-pressed": String(!current), dataset: { testid: "exemplar-none" }, onclick: () => choose(null) },
         el("span", { class: "picker-none-mark", "aria-hidden": "true" }, "∅"), el("span", {}, "None")));
-        pickerGrid.replaceChildren(none, ...items.map((item) => el("li", {}, el("button", {
+        const presets = (spec.presets || []).map((preset) => el("li", {}, el("button", { type: "button",
+          class: "picker-item picker-none", "aria-pressed": String(preset.value === current),
+          dataset: { testid: "exemplar-preset", exemplar: preset.value }, onclick: () => choose(preset.value) },
+        el("span", { class: "picker-none-mark", "aria-hidden": "true" }, "μ"), el("span", {}, preset.label))));
+        pickerGrid.replaceChildren(none, ...presets, ...items.map((item) => el("li", {}, el("button", {
           type: "button", class: "picker-item", "aria-pressed": String(item.id === current),
           dataset: { testid: "exemplar-option", exemplar: item.id }, onclick: () => choose(item.id),
         }, el("img", { src: item.image_url, alt: item.title || `${label(item.attribute)} ${item.style}`, loading: "lazy" }),

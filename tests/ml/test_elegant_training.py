@@ -87,7 +87,24 @@ def test_checkpoint_records_what_made_it(tmp_path):
     manifest = checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path))
     assert manifest.method == "elegant" and manifest.steps == 2
     assert Config.from_dict(manifest.config) == Config.preset("tiny")
-    assert set(checkpoints.load_checkpoint(tmp_path).weights) == {"encoder", "decoder", "d1", "d2"}
+    assert set(checkpoints.load_checkpoint(tmp_path).weights) == {"encoder", "decoder", "d1", "d2", "references"}
+
+
+def test_training_keeps_the_average_face_of_each_attribute_for_the_editor(tmp_path):
+    """The trainer folds every batch's latents into per-attribute means; the editor offers the
+    mean as an "average" exemplar, so an attribute can be added with no reference photo."""
+    from ml.methods.elegant import ElegantEditor
+    from ml.methods.elegant.editor import AVERAGE
+
+    train(tmp_path, 3)
+    editor = ElegantEditor.from_checkpoint(checkpoints.latest_checkpoint(tmp_path))
+    spec = editor.controls_schema()["properties"]["Bangs_exemplar"]
+    assert spec["presets"] == [{"value": AVERAGE, "label": "average Bangs"}]
+    latent = editor.encode(toy_faces(1).images[0])
+    unchanged = editor.render(latent, {})
+    average = editor.render(latent, {"Bangs_exemplar": AVERAGE, "Bangs_strength": 1.0})
+    assert not np.array_equal(average, unchanged)
+    assert editor.referenced_ids({"Bangs_exemplar": AVERAGE, "Eyeglasses_exemplar": "e1"}) == ["e1"]
 
 
 def test_swap_labels_and_pairs():

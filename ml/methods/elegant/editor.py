@@ -1,7 +1,8 @@
 """ELEGANT's editor: a photo's latent blocks moved toward exemplars' blocks.
 
 Controls, per attribute (e.g. "Bangs"):
-    Bangs_exemplar  id of an exemplar photo whose bangs to take, or null for no change
+    Bangs_exemplar  id of an exemplar photo whose bangs to take, "mean" for the average face
+                    with bangs (where the checkpoint keeps the means), or null for no change
     Bangs_strength  how far the block moves toward the exemplar's: 0 = unchanged, 1 = the
                     paper's swap, >1 extrapolates (the official --linear mode, as a slider)
 
@@ -19,12 +20,14 @@ from ml import checkpoints
 from ml.controls import ControlsError, exemplar, object_schema, slider
 from ml.methods.base import Editor, Latent
 from ml.methods.elegant.config import Config
-from ml.methods.elegant.networks import Generator, build_generator
+from ml.methods.elegant.networks import Generator, build_generator, build_references
+from ml.nets.references import MeanReferences
 from ml.training.data import images_to_tensor, tensor_to_images
 from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
                                    resolve_precision)
 
 MAX_STRENGTH = 1.5
+AVERAGE = "mean"  # the exemplar value that names the average face with an attribute
 
 
 class ElegantEditor(Editor):
@@ -32,11 +35,13 @@ class ElegantEditor(Editor):
     alignment = "celeba"
 
     def __init__(self, generator: Generator, config: Config, manifest: Mapping[str, Any] | None = None,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", references: MeanReferences | None = None):
         super().__init__(config.image_size, manifest)
         self.config = config
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval().requires_grad_(False)
+        # the mean z with each attribute, where the checkpoint has them (official ones do not)
+        self.references = references.to(self.device) if references is not None else None
         self.precision = "fp32"
         self.channels_last = False
 
@@ -59,7 +64,11 @@ class ElegantEditor(Editor):
         config = Config.from_dict(checkpoint.manifest.config)
         generator = build_generator(config)
         checkpoints.load_networks({"encoder": generator.encoder, "decoder": generator.decoder}, checkpoint.weights)
-        return cls(generator, config, checkpoint.manifest.to_dict(), device)
+        references = None
+        if "references" in checkpoint.weights:
+            references = build_references(config)
+            checkpoints.load_networks({"references": references}, checkpoint.weights)
+        return cls(generator, config, checkpoint.manifest.to_dict(), device, references)
 
     # schema -------------------------------------------------------------------------------------
 
@@ -67,11 +76,15 @@ class ElegantEditor(Editor):
     def attributes(self) -> tuple[str, ...]:
         return tuple(self.config.attributes)
 
+    def has_average(self, attribute: str) -> bool:
+        return self.references is not None and self.references.has(attribute)
+
     def controls_schema(self) -> dict:
         properties = {}
         for name in self.attributes:
             label = name.replace("_", " ")
-            properties[f"{name}_exemplar"] = exemplar(f"{label}: exemplar", attribute=name)
+            presets = {AVERAGE: f"average {label}"} if self.has_average(name) else None
+            properties[f"{name}_exemplar"] = exemplar(f"{label}: exemplar", attribute=name, presets=presets)
             properties[f"{name}_strength"] = slider(f"{label}: strength", 0.0, MAX_STRENGTH, 1.0,
                                                     attribute=name)
         return object_schema(properties)
@@ -114,6 +127,10 @@ class ElegantEditor(Editor):
             exemplar_id = controls[f"{name}_exemplar"]
             strength = float(controls[f"{name}_strength"])
             if exemplar_id is None or strength == 0.0:
+                continue
+            if exemplar_id == AVERAGE and self.has_average(name):
+                # the mean face with the attribute: its common look, nobody's in particular
+                z = self.generator.split.blend(z, self.references.mean(name).to(z.device), index, strength)
                 continue
             if exemplar_id not in references:
                 raise ControlsError(f"control '{name}_exemplar' names exemplar {exemplar_id!r}, "

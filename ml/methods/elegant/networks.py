@@ -8,6 +8,8 @@
                    2 * tanh: a residual image added to the input and clamped to [-1, 1].
     Discriminators D1 on the full image, D2 on the image average-pooled to half size; both see
                    the attribute labels (0/1) as constant planes (ml.nets).
+    References     the mean z of training faces with / without each attribute (not in the paper):
+                   the editor's "average" exemplar, so an attribute can be added with no image.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 
 from ml.nets import ConvBlock, LabelConditionedDiscriminator, ScaledTanh, init_normal_
+from ml.nets.references import MeanReferences
 
 
 class Encoder(nn.Module):
@@ -109,6 +112,12 @@ class Generator(nn.Module):
 def build_generator(config) -> Generator:
     generator = Generator(config.encoder_channels, len(config.attributes), config.residual_scale)
     return init_normal_(generator, config.init_std)
+
+
+def build_references(config) -> MeanReferences:
+    """The mean z of training faces with and without each attribute: the "average" exemplar."""
+    side = config.image_size // 2 ** len(config.encoder_channels)
+    return MeanReferences(config.attributes, config.encoder_channels[-1], side)
 
 
 def build_discriminators(config) -> tuple[LabelConditionedDiscriminator, LabelConditionedDiscriminator]:

@@ -19,7 +19,7 @@ import torch
 
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
-from ml.methods.elegant.networks import build_discriminators, build_generator
+from ml.methods.elegant.networks import build_discriminators, build_generator, build_references
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
 from ml.training.loop import TrainingTask, seed_everything
@@ -40,6 +40,7 @@ class ElegantTrainer(TrainingTask):
         self.generator = prepare_network(build_generator(config), config.channels_last, device)
         self.critic_full, self.critic_half = (prepare_network(d, config.channels_last, device)
                                               for d in build_discriminators(config))
+        self.references = build_references(config).to(device)
         adam = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
         self.optimizer_g = torch.optim.Adam(self.generator.parameters(), **adam)
         self.optimizer_d = torch.optim.Adam([*self.critic_full.parameters(), *self.critic_half.parameters()], **adam)
@@ -53,7 +54,7 @@ class ElegantTrainer(TrainingTask):
 
     def networks(self) -> dict[str, torch.nn.Module]:
         return {"encoder": self.generator.encoder, "decoder": self.generator.decoder,
-                "d1": self.critic_full, "d2": self.critic_half}
+                "d1": self.critic_full, "d2": self.critic_half, "references": self.references}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
@@ -97,7 +98,11 @@ class ElegantTrainer(TrainingTask):
         return a, b
 
     def forward(self, image_a, image_b, attribute: int):
-        """Encode, swap block `attribute`, decode: (A', B', C, D).
+        """Encode, swap block `attribute`, decode: (A', B', C, D)."""
+        return self.forward_with_latents(image_a, image_b, attribute)[0]
+
+    def forward_with_latents(self, image_a, image_b, attribute: int):
+        """((A', B', C, D), z of A and B).
 
         A and B go through the encoder as one batch, and the four decodes as another: the
         normalisation is per pixel with no batch statistics, so this equals separate passes,
@@ -110,7 +115,7 @@ class ElegantTrainer(TrainingTask):
         images = torch.cat([image_a, image_b, image_a, image_b])
         outputs = generator.decode(images, torch.cat([z_a, z_b, z_c, z_d]), torch.cat([z, z]),
                                    [torch.cat([skip, skip]) for skip in skips])
-        return outputs.split(count)
+        return outputs.split(count), z
 
     def _critics(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]):
         """Each critic's logits for each (image, label) pair, from one batched call per critic."""
@@ -136,7 +141,8 @@ class ElegantTrainer(TrainingTask):
         y_c[:, attribute], y_d[:, attribute] = y_b[:, attribute], y_a[:, attribute]
 
         with autocast(config.precision, self.device):
-            rec_a, rec_b, swap_c, swap_d = self.forward(image_a, image_b, attribute)
+            (rec_a, rec_b, swap_c, swap_d), z = self.forward_with_latents(image_a, image_b, attribute)
+        self.references.update(z.detach(), torch.cat([label_a, label_b]).to(self.device))
 
         # Critics: real pairs vs the detached swaps.
         self._critics_trainable(True)

@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ml.nets.layers import ConvBlock
+from ml.nets.references import MeanReferences
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -362,61 +363,6 @@ def build_feature_network(kind: str = "auto") -> FeatureNetwork:
 def feature_channels(network: FeatureNetwork, image_size: int) -> list[int]:
     with torch.no_grad():
         return [f.shape[1] for f in network(torch.zeros(1, 3, image_size, image_size))]
-
-
-class MeanReferences(nn.Module):
-    """Per label, the mean latent (a moving average) of training faces that have it (+1) and that lack it (-1).
-
-    It stands in for an exemplar when a group's slider has none: the paper needs a reference
-    image, and the mean of many references keeps the target attribute and averages the rest.
-    """
-
-    def __init__(self, labels: Sequence[str], channels, size):
-        super().__init__()
-        self.labels = list(labels)
-        shape = (len(self.labels), channels, size, size)
-        self.register_buffer("positive", torch.zeros(shape))
-        self.register_buffer("negative", torch.zeros(shape))
-        self.register_buffer("positive_count", torch.zeros(len(self.labels)))
-        self.register_buffer("negative_count", torch.zeros(len(self.labels)))
-        self.register_buffer("overall", torch.zeros(shape[1:]))
-        self.register_buffer("overall_count", torch.zeros(()))
-
-    @torch.no_grad()
-    def update(self, features, attributes, decay: float = 0.99):
-        """Fold a batch in as an exponential moving average, so means follow the training
-        encoder: features (N, C, H, W), attributes (N, len(labels)) in +-1."""
-        features = features.float()
-        flat = features.flatten(1)
-        for present, total, count in ((True, self.positive, self.positive_count),
-                                      (False, self.negative, self.negative_count)):
-            weights = ((attributes > 0) == present).float()  # N x L
-            seen = weights.sum(0)
-            batch_mean = (weights.t() @ flat) / seen.clamp(min=1).unsqueeze(1)
-            keep = torch.where(count > 0, torch.full_like(seen, decay), torch.zeros_like(seen))
-            keep = torch.where(seen > 0, keep, torch.ones_like(seen))  # labels absent from the batch stay
-            total.mul_(keep.view(-1, 1, 1, 1)).add_(((1 - keep).unsqueeze(1) * batch_mean).view_as(total))
-            count.add_(seen)
-        keep = decay if self.overall_count > 0 else 0.0
-        self.overall.mul_(keep).add_((1 - keep) * features.mean(0))
-        self.overall_count.add_(features.shape[0])
-
-    def reset(self):
-        for buffer in self.buffers():
-            buffer.zero_()
-
-    def mean(self, label: str, present: bool = True) -> torch.Tensor:
-        """The (1, C, H, W) mean latent for `label` present or absent ('' = all faces)."""
-        if not label:
-            if self.overall_count == 0:
-                raise LookupError("no training face was seen")
-            return self.overall.unsqueeze(0)
-        index = self.labels.index(label)
-        total = self.positive if present else self.negative
-        count = self.positive_count if present else self.negative_count
-        if count[index] == 0:
-            raise LookupError(f"no training face {'with' if present else 'without'} {label} was seen")
-        return total[index].unsqueeze(0)
 
 
 class HomoInterpGAN(nn.Module):
