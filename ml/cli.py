@@ -16,6 +16,7 @@ COMMANDS = {
     "train-oracle": ("ml.oracles.cli", "train the attribute / style / identity oracles"),
     "train": ("ml.training.cli", "train a method (python -m ml train METHOD --preset starter)"),
     "eval": ("ml.evaluation.cli", "evaluate a method's checkpoint on held-out synthetic faces"),
+    "fit-references": ("ml.training.references_cli", "recompute a checkpoint's mean references (exact means)"),
 }
 
 

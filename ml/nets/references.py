@@ -76,3 +76,22 @@ class MeanReferences(nn.Module):
         if count[index] == 0:
             raise LookupError(f"no training face {'with' if present else 'without'} {label} was seen")
         return total[index].unsqueeze(0)
+
+
+@torch.no_grad()
+def fit_references(references: MeanReferences, encode, images, attributes, names: Sequence[str],
+                   batch: int = 64) -> MeanReferences:
+    """Fill `references` with the exact mean latents of labelled faces.
+
+    encode: uint8 images [B, H, W, 3] -> latents [B, C, H', W'] (a trained model's encoder, in
+    eval mode); attributes: [N, len(names)] in +-1, columns named by `names`."""
+    missing = [label for label in references.labels if label not in names]
+    if missing:
+        raise KeyError(f"the faces have no label column(s) {', '.join(missing)}")
+    columns = [list(names).index(label) for label in references.labels]
+    references.reset()
+    for start in range(0, len(images), batch):
+        latents = encode(images[start:start + batch])
+        labels = torch.as_tensor(attributes[start:start + batch][:, columns]).float()
+        references.update(latents.float(), labels.to(latents.device), decay=None)
+    return references

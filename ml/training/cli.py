@@ -62,13 +62,17 @@ def run(args: argparse.Namespace) -> int:
     trainer = method.trainer_class(config, device=args.device)
     trainer.use_held_out(held_out)
     batches = trainer.make_batches(training)
-    preview = batches.batch(-1) if hasattr(batches, "batch") else None
-    if preview is not None:
-        preview = tuple(part[:8] for part in preview)
-    print(f"{args.method} / {args.preset}: {len(training)} training images ({dataset.fingerprint}), "
+    if hasattr(batches, "preview"):  # a source that renders its own data
+        preview = batches.preview(8)
+    else:
+        preview = batches.batch(-1) if hasattr(batches, "batch") else None
+        if preview is not None:
+            preview = tuple(part[:8] for part in preview)
+    data_fingerprint = getattr(batches, "fingerprint", dataset.fingerprint)
+    print(f"{args.method} / {args.preset}: {len(training)} training images ({data_fingerprint}), "
           f"{config.image_size}px, {config.precision}, out {out}")
     loop = TrainingLoop(trainer, batches, out, preview=preview, progress=not args.no_progress,
-                        data_fingerprint=dataset.fingerprint)
+                        data_fingerprint=data_fingerprint)
     step = loop.run(args.steps)
     print(f"{'stopped' if loop.stopped_early else 'finished'} at step {step}; "
           f"checkpoint {checkpoints.latest_checkpoint(out)}")

@@ -43,3 +43,31 @@ def test_homointerp_takes_its_label_columns_from_the_data(tmp_path):
                     tmp_path / "no-bangs.npz")
     with pytest.raises(Exception, match="'Bangs'.*not a column"):
         main(command[:5] + [str(data)] + command[6:])
+
+
+def test_fit_references_gives_a_checkpoint_its_average_faces(tmp_path):
+    """An ELEGANT checkpoint without means (as the official code saves) gets them, exactly."""
+    import numpy as np
+    import torch
+
+    from ml.methods.elegant import Config, ElegantEditor
+    from ml.methods.elegant.editor import AVERAGE
+    from ml.methods.elegant.networks import build_generator
+
+    config = Config.preset("tiny")
+    generator = build_generator(config)
+    checkpoint = tmp_path / "official"
+    checkpoints.save_checkpoint(checkpoint, {"encoder": generator.encoder, "decoder": generator.decoder},
+                                checkpoints.Manifest.create("elegant", config.to_dict(), steps=0))
+    assert "presets" not in ElegantEditor.from_checkpoint(checkpoint).controls_schema()["properties"]["Bangs_exemplar"]
+    faces = toy_faces(40)
+    data = save_npz(faces, tmp_path / "faces.npz")
+    assert main(["fit-references", "elegant", "--checkpoint", str(checkpoint), "--data", str(data),
+                 "--threads", "1"]) == 0
+    editor = ElegantEditor.from_checkpoint(checkpoint)
+    assert editor.controls_schema()["properties"]["Bangs_exemplar"]["presets"][0]["value"] == AVERAGE
+    with_bangs = faces.images[faces.select(["Bangs"])[:, 0] > 0]
+    expected = torch.cat([editor.encode(image)["z"] for image in with_bangs]).mean(0, keepdim=True)
+    assert torch.allclose(editor.references.mean("Bangs"), expected, atol=1e-5)
+    assert np.array_equal(editor.render(editor.encode(faces.images[0]), {"Bangs_exemplar": AVERAGE, "Bangs_strength": 0.0}),
+                          editor.render(editor.encode(faces.images[0]), {}))

@@ -21,7 +21,7 @@ from ml.controls import ControlsError, exemplar, object_schema, slider
 from ml.methods.base import Editor, Latent
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import Generator, build_generator, build_references
-from ml.nets.references import MeanReferences
+from ml.nets.references import MeanReferences, fit_references
 from ml.training.data import images_to_tensor, tensor_to_images
 from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
                                    resolve_precision)
@@ -107,6 +107,18 @@ class ElegantEditor(Editor):
             z, skips = self.generator.encode(pixels)
         # float32 latents, whatever the precision: they are cached, blended and stored
         return {"image": pixels, "z": z.float(), **{f"skip{i}": skip.float() for i, skip in enumerate(skips)}}
+
+    @torch.no_grad()
+    def fit_references(self, images: np.ndarray, attributes: np.ndarray, names: Sequence[str]) -> MeanReferences:
+        """Average faces with and without each attribute, exactly, from labelled images."""
+        def encode(batch):
+            pixels = prepare_input(images_to_tensor(batch), self.channels_last, self.device)
+            with autocast(self.precision, self.device):
+                return self.generator.encode(pixels)[0]
+
+        self.references = fit_references(build_references(self.config).to(self.device), encode,
+                                         images, attributes, names)
+        return self.references
 
     def _skips(self, latent: Latent) -> list[torch.Tensor]:
         return [latent[f"skip{i}"] for i in range(len(self.config.encoder_channels) - 1)]

@@ -9,6 +9,10 @@ An update for attribute i (the official `train` loop body):
   5. update encoder + decoder against the just-updated critics.
 The official code does all attributes in one "step"; here a loop step is one attribute, so the
 StepLR schedule advances once every len(attributes) loop steps.
+
+With `counterfactual_weight` > 0 (the starter preset, not the paper) A and B come from the
+synthetic world with the true C and D (`ml.training.counterfactuals`), and the generator's loss
+adds that weight times the squared error of the swaps to them.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import torch
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import build_discriminators, build_generator, build_references
+from ml.training.counterfactuals import CounterfactualPairs
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
 from ml.training.loop import TrainingTask, seed_everything
@@ -62,8 +67,13 @@ class ElegantTrainer(TrainingTask):
     def schedulers(self) -> dict[str, Any]:
         return {"generator": self.scheduler_g, "discriminator": self.scheduler_d}
 
-    def make_batches(self, dataset: ImageAttributeSet, seed: int | None = None) -> InMemoryBatches:
-        """Batches of this config's attribute columns, two sides' worth per draw."""
+    def make_batches(self, dataset: ImageAttributeSet, seed: int | None = None):
+        """Batches of this config's attribute columns, two sides' worth per draw; with a
+        counterfactual weight, pairs rendered by the synthetic world instead (the dataset then
+        serves only the held-out metric)."""
+        if self.config.counterfactual_weight > 0:
+            return CounterfactualPairs(self.config.attributes, self.config.image_size, self.config.batch_size,
+                                       seed=self.config.seed if seed is None else seed)
         attributes = dataset.select(self.config.attributes)
         return InMemoryBatches(dataset.images, attributes, 2 * self.config.batch_size,
                                seed=self.config.seed if seed is None else seed)
@@ -128,12 +138,19 @@ class ElegantTrainer(TrainingTask):
 
     def train_step(self, batches: BatchStream, step: int) -> Mapping[str, float]:
         config = self.config
-        attribute = step % len(config.attributes)
-        pair = self.draw_pair(batches, attribute)
-        if pair is None:  # this attribute never varied within max_draws batches; try the next step
-            self._advance_schedule(step)
-            return {}
-        (image_a, label_a), (image_b, label_b) = pair
+        targets = None
+        if config.counterfactual_weight > 0:
+            pairs = batches.next()
+            attribute = pairs.attribute
+            (image_a, label_a), (image_b, label_b) = (pairs.image_a, pairs.labels_a), (pairs.image_b, pairs.labels_b)
+            targets = [prepare_input(t, config.channels_last, self.device) for t in (pairs.target_c, pairs.target_d)]
+        else:
+            attribute = step % len(config.attributes)
+            pair = self.draw_pair(batches, attribute)
+            if pair is None:  # this attribute never varied within max_draws batches; try the next step
+                self._advance_schedule(step)
+                return {}
+            (image_a, label_a), (image_b, label_b) = pair
         image_a = prepare_input(image_a, config.channels_last, self.device)
         image_b = prepare_input(image_b, config.channels_last, self.device)
         y_a, y_b = labels_to_01(label_a).to(self.device), labels_to_01(label_b).to(self.device)
@@ -165,6 +182,10 @@ class ElegantTrainer(TrainingTask):
         adv_half = losses.generator_adversarial_loss(gen_half)
         loss_g = losses.generator_loss(loss_rec, adv_full, adv_half, config.reconstruction_weight,
                                        config.small_scale_weight)
+        loss_cf = None
+        if targets is not None:
+            loss_cf = losses.reconstruction_loss([swap_c, swap_d], targets)
+            loss_g = loss_g + config.counterfactual_weight * loss_cf
         self.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizer_g.step()
@@ -172,9 +193,12 @@ class ElegantTrainer(TrainingTask):
         self._advance_schedule(step)
 
         name = config.attributes[attribute]
-        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "reconstruction": loss_rec.detach(),
-                "adversarial": (adv_full + config.small_scale_weight * adv_half).detach(),
-                f"loss_d/{name}": loss_d.detach()}
+        logged = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "reconstruction": loss_rec.detach(),
+                  "adversarial": (adv_full + config.small_scale_weight * adv_half).detach(),
+                  f"loss_d/{name}": loss_d.detach()}
+        if loss_cf is not None:
+            logged[f"counterfactual/{name}"] = logged["counterfactual"] = loss_cf.detach()
+        return logged
 
     def _advance_schedule(self, step: int) -> None:
         self.scheduler_g.step()

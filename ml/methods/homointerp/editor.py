@@ -13,7 +13,7 @@ Latent: {"features": E(x)} (1, C, H/16, W/16). A slider move costs interpolator 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from ml.controls import ControlsError, choice, exemplar, object_schema, slider
 from ml.methods.base import Editor, Latent
 from ml.methods.homointerp.config import RESIDUAL_NAME, Config
 from ml.methods.homointerp.networks import HomoInterpGAN
+from ml.nets.references import MeanReferences, fit_references
 from ml.training.data import images_to_tensor, tensor_to_images
 from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
                                    resolve_precision)
@@ -125,6 +126,17 @@ class HomoInterpEditor(Editor):
         with autocast(self.precision, self.device):
             features = self.model.encoder(pixels)
         return {"features": features.float().cpu()}
+
+    @torch.no_grad()
+    def fit_references(self, images: np.ndarray, attributes: np.ndarray, names: Sequence[str]) -> MeanReferences:
+        """Replace the mean references (moving averages of the training encoder, in train
+        mode) by exact means of labelled images under this, the deployed, encoder."""
+        def encode(batch):
+            pixels = prepare_input(images_to_tensor(batch), self.channels_last, self.device)
+            with autocast(self.precision, self.device):
+                return self.model.encoder(pixels)
+
+        return fit_references(self.model.references, encode, images, attributes, names)
 
     def _target_features(self, name: str, controls: Mapping[str, Any],
                          references: Mapping[str, Latent]) -> torch.Tensor:
