@@ -16,10 +16,10 @@ from ml.runtime import configure_torch
 configure_torch(int(os.environ.get("FACELAB_TORCH_THREADS", "1")))
 
 # Floors (held-out renders of identities no oracle trained on; the report shows the full table).
-MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.84  # 0.870 on 900 held-out faces (report); 144 here
-# Bangs / glasses style where shown, pooled: 4 styles each, so chance is 0.25. The starter oracle
-# is weak here (0.59 / 0.38 on 900 held-out faces); this floor only says it is clearly above chance.
-STYLE_ACCURACY_FLOOR = 0.35
+MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.85  # 0.889 on 900 held-out faces (report); 0.884 on the 144 here
+# Bangs / glasses style where shown, pooled: 4 styles each, so chance is 0.25. 0.91 / 0.56 on 900
+# held-out faces (frame shapes are a pixel wide at 128 px), 0.72 pooled on the 64 shown here.
+STYLE_ACCURACY_FLOOR = 0.6
 VERIFICATION_FLOOR = 0.8
 FRESH_SEED = 20_240_611  # no training / validation / report set uses it
 
@@ -72,7 +72,7 @@ def test_attribute_oracle_scores_fresh_faces(fresh_faces):
     assert len(hits) >= 10 and np.mean(hits) >= STYLE_ACCURACY_FLOOR, np.mean(hits)
     # intensities follow the truth (what slider evaluations rank by)
     correlation = np.corrcoef(predicted["intensities"].ravel(), fresh_faces.intensities.ravel())[0, 1]
-    assert correlation > 0.6  # 0.67 here; the starter oracle's intensity MAE is 0.16
+    assert correlation > 0.65  # 0.72 here; the starter oracle's intensity MAE is 0.15
 
 
 @pytest.mark.parametrize("role", ["loss", "eval"])
