@@ -48,6 +48,7 @@ class Config(TrainingConfig):
     # (ml.training.counterfactuals), for CPU budgets too short for adversarial training alone.
     # 0 trains exactly as the paper; > 0 needs the synthetic world and renders pairs as it trains.
     counterfactual_weight: float = 0.0
+    counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4

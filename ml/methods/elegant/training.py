@@ -12,7 +12,7 @@ StepLR schedule advances once every len(attributes) loop steps.
 
 With `counterfactual_weight` > 0 (the starter preset, not the paper) A and B come from the
 synthetic world with the true C and D (`ml.training.counterfactuals`), and the generator's loss
-adds that weight times the squared error of the swaps to them.
+adds that weight times the squared error of the swaps to them (the changed pixels weighted up).
 """
 from __future__ import annotations
 
@@ -184,7 +184,8 @@ class ElegantTrainer(TrainingTask):
                                        config.small_scale_weight)
         loss_cf = None
         if targets is not None:
-            loss_cf = losses.reconstruction_loss([swap_c, swap_d], targets)
+            loss_cf = losses.counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
+                                                 config.counterfactual_region_boost)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
         self.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
