@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from safetensors import SafetensorError
@@ -288,8 +288,10 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
 
 
 def export_for_inference(source: str | Path, destination: str | Path,
-                         metrics: Mapping[str, Any] | None = None) -> Path:
-    """Copy a checkpoint's manifest and weights (no training state) to `destination`."""
+                         metrics: Mapping[str, Any] | None = None,
+                         networks: Sequence[str] | None = None) -> Path:
+    """Copy a checkpoint's manifest and weights (no training state) to `destination`; with
+    `networks`, only those (an editor needs no critics)."""
     source = Path(source)
     if not (source / MANIFEST_FILE).is_file():
         source = latest_checkpoint(source) or source
@@ -298,6 +300,13 @@ def export_for_inference(source: str | Path, destination: str | Path,
         manifest.metrics.update(metrics)
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / WEIGHTS_FILE, destination / WEIGHTS_FILE)
+    if networks is None:
+        shutil.copyfile(source / WEIGHTS_FILE, destination / WEIGHTS_FILE)
+    else:
+        weights = load_weights(source / WEIGHTS_FILE)
+        missing = sorted(set(networks) - set(weights))
+        if missing:
+            raise CheckpointError(f"{source} has no weights for {', '.join(missing)}")
+        save_weights(destination / WEIGHTS_FILE, {name: weights[name] for name in networks})
     write_manifest(destination, manifest)
     return destination

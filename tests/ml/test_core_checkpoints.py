@@ -87,3 +87,12 @@ def test_prune_and_export(tmp_path):
     assert sorted(p.name for p in exported.iterdir()) == ["manifest.json", "weights.safetensors"]
     assert checkpoints.read_manifest(exported).metrics == {"a": 1.0}
     assert checkpoints.read_manifest(exported).steps == 6
+
+
+def test_export_for_inference_can_keep_only_the_editor_networks(tmp_path):
+    path = checkpoints.save_checkpoint(tmp_path / "ckpt", networks(), Manifest("toy", {}), {"step": 1})
+    exported = checkpoints.export_for_inference(path, tmp_path / "weights", networks=["encoder"])
+    assert set(checkpoints.load_checkpoint(exported).weights) == {"encoder"}
+    assert not (exported / "training_state.pt").exists()
+    with pytest.raises(checkpoints.CheckpointError, match="no weights for z"):
+        checkpoints.export_for_inference(path, tmp_path / "other", networks=["z"])
