@@ -1,13 +1,21 @@
-"""The fast renderer: the same scene traced into a GLSL fragment shader, run by Mesa's llvmpipe
+"""The fast renderer: the same scene traced into GLSL fragment shaders, run by Mesa's llvmpipe
 (CPU OpenGL) through a headless EGL context.
 
-A batch is drawn as square tiles of one atlas framebuffer, one draw call per face, with the
-face's packed values in a uniform array. Uniform reads are scalar loads that llvmpipe hoists out
-of the march loop; the same values read from a storage buffer at a per-fragment offset were
-per-lane gathers and made the shader 4.6x slower (bench/world.py, 64 px, one thread). Two render
-targets come back: RGBA8 (colour, and label | line << 7 in alpha) and R32F camera depth. A second
-program lifts the 68 landmarks onto the face, one fragment per landmark, with the march of
-`landmarks.head_points`.
+A batch is drawn into square tiles of one atlas framebuffer, every draw one face with its packed
+values in a uniform array: uniform reads are scalar loads, while the same values read from a
+storage buffer at a per-fragment offset were per-lane gathers (4.3x slower). Per face:
+
+1. the depth pre-pass, one fragment per 4 x 4 block: how far the block's rays can go before they
+   could meet the head, and whether the block holds anything at all;
+2. the pixel shader, as one point sprite per non-empty block (empty ones are backdrop, filled
+   in numpy): the march from the pre-pass's distance, normals, paint, glasses;
+3. the landmark lift, one fragment per landmark (`landmarks.head_points`' march).
+
+llvmpipe runs every line of a shader for every pixel it draws (an `if` only masks lanes, only
+loops stop early), so what a face does not need is left out twice over: empty blocks are not
+drawn, and each face is drawn by the shader variant of its switches (`scene.SWITCHES`), which
+holds no code for glasses, beards, skin details or long hair it does not have. Two render targets
+come back: RGBA8 (colour, and label | line << 7 in alpha) and R32F camera depth.
 """
 from __future__ import annotations
 
