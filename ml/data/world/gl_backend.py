@@ -262,7 +262,8 @@ def _load_triton_first() -> None:
 
 
 class GLRenderer:
-    """Owns the EGL context, the compiled program and one atlas framebuffer per tile size."""
+    """Owns the EGL context, the programs (the lift, and a pre-pass and pixel pair per switch
+    variant, compiled as faces need them) and the render targets of each tile size."""
 
     def __init__(self, threads: int | None = None):
         if threads is not None:
