@@ -359,8 +359,8 @@ def paint_face(m, q, x, y, z, fw):
     """Colour and label of the skin surface (a component of the head)."""
     rgb = (q.skin_r + 0.0 * x, q.skin_g + 0.0 * x, q.skin_b + 0.0 * x)
     label = SEG["skin"] + 0.0 * x
-    # branches on per-face switches and feature regions: a GPU skips the work a pixel does not
-    # need (llvmpipe evaluates both sides under a mask, so there they cost nothing either way)
+    # per-face switches become shader variants without the code (SWITCHES); the feature-region
+    # branches below let a GPU skip work per group of pixels (llvmpipe only masks them)
     *rgb, line = when(m, q, "skin_details", lambda: flatten(skin_paint(m, q, x, y, z, fw, rgb)),
                       (*rgb, 0.0 * x))
     *rgb, beard = when(m, q, "facial_hair", lambda: flatten(facial_hair(m, q, x, y, z, fw, rgb)),
