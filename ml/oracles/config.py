@@ -53,6 +53,7 @@ class OracleConfig(TrainingConfig):
     # loss weights of the attribute role
     intensity_weight: float = 1.0
     style_weight: float = 0.5
+    positive_weight_cap: float = 1.0  # > 1: rare attributes' positives weigh up to this much more
     # data: `views` renders of each identity (see ml.oracles.data)
     train_identities: int = 1500
     views: int = 4

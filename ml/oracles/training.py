@@ -105,6 +105,11 @@ class OracleTrainer(TrainingTask):
             self.network = IdentityNet(config.architecture, config.widths, config.embedding_dim)
             self.head = CosineMarginHead(config.embedding_dim, class_count, config.scale, config.margin)
         prepare_network(self.network, config.channels_last, self.device)
+        # rare attributes (a mustache on 7% of faces) weigh their positives up to the cap, so
+        # the classifier does not settle for "never"
+        shown = np.clip((train.attributes > 0).mean(0), 1e-3, 1.0)
+        self.positive_weight = torch.as_tensor(np.clip((1 - shown) / shown, 1.0, config.positive_weight_cap),
+                                               dtype=torch.float32, device=self.device)
         parameters = list(self.network.parameters()) + (list(self.head.parameters()) if self.head else [])
         self.optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -151,7 +156,8 @@ class OracleTrainer(TrainingTask):
         config = self.config
         positive = (targets["attributes"] > 0).float()
         losses = {
-            "attributes": F.binary_cross_entropy_with_logits(output["attributes"].float(), positive),
+            "attributes": F.binary_cross_entropy_with_logits(output["attributes"].float(), positive,
+                                                             pos_weight=self.positive_weight),
             "intensity": config.intensity_weight * F.mse_loss(output["intensities"].float(), targets["intensities"]),
         }
         style_terms = []
