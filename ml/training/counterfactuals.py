@@ -12,13 +12,13 @@ index of the next batch, and needs no disk.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from ml.checkpoints import fingerprint
-from ml.training.data import images_to_tensor
+from ml.training.data import IndexedBatches, images_to_tensor
 
 
 @dataclasses.dataclass
@@ -32,7 +32,7 @@ class CounterfactualBatch:
     target_d: torch.Tensor  # B wearing A's attribute, in A's style (B with A's block)
 
 
-class CounterfactualPairs:
+class CounterfactualPairs(IndexedBatches):
     """Endless `CounterfactualBatch`es: batch k edits attribute k mod len(attributes)."""
 
     def __init__(self, attributes: Sequence[str], size: int, batch_size: int, seed: int = 0,
@@ -73,14 +73,3 @@ class CounterfactualPairs:
         batch = self.batch(-1)
         return torch.cat([batch.image_a, batch.image_b])[:count], torch.cat([batch.labels_a, batch.labels_b])[:count]
 
-    def __iter__(self) -> Iterator[CounterfactualBatch]:
-        while True:
-            index = self.next_index
-            self.next_index += 1
-            yield self.batch(index)
-
-    def state_dict(self) -> dict[str, int]:
-        return {"next_index": self.next_index}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.next_index = int(state["next_index"])

@@ -63,7 +63,29 @@ class ImageAttributeSet:
         return part(slice(0, cut), "train"), part(slice(cut, None), "held-out")
 
 
-class InMemoryBatches:
+class IndexedBatches:
+    """An endless source whose batch k is a pure function of k (`batch(k)`): it resumes in O(1),
+    its state being the index of the next batch."""
+
+    next_index = 0
+
+    def batch(self, index: int):
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            index = self.next_index
+            self.next_index += 1
+            yield self.batch(index)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"next_index": self.next_index}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.next_index = int(state["next_index"])
+
+
+class InMemoryBatches(IndexedBatches):
     """Endless random batches (with replacement) from images and attributes held in memory.
 
     `images` may be uint8 N x H x W x 3 (kept compact; converted per batch) or float
@@ -93,18 +115,6 @@ class InMemoryBatches:
         if images.dtype == torch.uint8:
             images = images_to_tensor(images)
         return images, self.attributes[rows]
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        while True:
-            index = self.next_index
-            self.next_index += 1
-            yield self.batch(index)
-
-    def state_dict(self) -> dict[str, int]:
-        return {"next_index": self.next_index}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.next_index = int(state["next_index"])
 
 
 class BatchStream:
