@@ -331,10 +331,13 @@ class GLRenderer:
                                                dtype="f4"), np.float32).reshape(rows * blocks, cols * blocks, 2)
             active = untile(active[::-1, :, 1] > 0.5, rows, cols, blocks)[:count]
             starts.color_attachments[0].use(location=0)
-            sprites = block_points(active)
+            vertices, firsts, counts = block_points(active)
+            # one upload for every variant's draws (a buffer may not be empty)
+            buffer = self.ctx.buffer(vertices.tobytes() or bytes(8))
             for (_, _, program), faces in groups:
                 program["u_size"].value, program["u_start"].value = size, 0
-                self._draw_tiles(program, None, chunk, faces, fbo, size, cols, rows, sprites)
+                self._draw_tiles(program, None, chunk, faces, fbo, size, cols, rows, (buffer, firsts, counts))
+            buffer.release()
             self._draw_lifts(chunk, points_fbo)
             view = (0, 0, cols * size, rows * size)
             # whole RGBA pixels as uint32: numpy copies 4-byte elements far faster than bytes
@@ -366,32 +369,28 @@ class GLRenderer:
     def _draw_tiles(self, program, vao, chunk: np.ndarray, faces, fbo, tile: int, cols: int, rows: int,
                     sprites: tuple | None = None) -> None:
         """One draw per face of `faces` into its tile (tile x tile pixels, rows of tiles from the
-        top): the whole tile, or only the face's point `sprites` (vertices, first vertex and
-        count per face)."""
+        top): the whole tile, or only the face's point `sprites` (a buffer of vertices, and the
+        first vertex and vertex count of each face)."""
         face_values, origin = program["u_face"], program["u_origin"]
         used = face_values.array_length  # the compiler drops trailing values no formula reads
-        buffer = None
         if sprites is not None:
-            vertices, firsts, counts = sprites
-            buffer = self.ctx.buffer(vertices.tobytes())
+            buffer, firsts, counts = sprites
             vao = self.ctx.vertex_array(program, [(buffer, "2f", "in_position")])
         fbo.use()
         for index in faces:
-            values = chunk[index]
+            if sprites is not None and not counts[index]:
+                continue  # nothing of this face but backdrop
             x, y = (index % cols) * tile, (rows - 1 - index // cols) * tile
             fbo.viewport = fbo.scissor = (x, y, tile, tile)
+            face_values.write(chunk[index][:used].tobytes())
+            origin.value = (x, y)
             if sprites is None:
-                face_values.write(values[:used].tobytes())
-                origin.value = (x, y)
                 vao.render(self.moderngl.TRIANGLES, vertices=3)
-            elif counts[index]:
-                face_values.write(values[:used].tobytes())
-                origin.value = (x, y)
+            else:
                 vao.render(self.moderngl.POINTS, vertices=int(counts[index]), first=int(firsts[index]))
         fbo.scissor = None
-        if buffer is not None:
+        if sprites is not None:
             vao.release()
-            buffer.release()
 
     def _draw_lifts(self, chunk: np.ndarray, fbo) -> None:
         """Row k of the points target: face k's 68 landmarks."""
