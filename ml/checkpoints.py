@@ -63,6 +63,9 @@ class Manifest:
     code_version: str = ""
     data_fingerprint: str = ""
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # the checkpoint a run started from instead of a random init (fine-tuning): its path, steps,
+    # code version and data fingerprint; empty for a run trained from scratch
+    parent: dict[str, Any] = dataclasses.field(default_factory=dict)
     created: str = ""
     torch_version: str = ""
     format: int = FORMAT_VERSION
@@ -77,10 +80,11 @@ class Manifest:
 
     @classmethod
     def create(cls, method: str, config: Mapping[str, Any], steps: int = 0,
-               data_fingerprint: str = "", metrics: Mapping[str, Any] | None = None) -> "Manifest":
+               data_fingerprint: str = "", metrics: Mapping[str, Any] | None = None,
+               parent: Mapping[str, Any] | None = None) -> "Manifest":
         """A manifest stamped with the current code version, time and torch version."""
         return cls(method=method, config=dict(config), steps=int(steps), code_version=code_version(),
-                   data_fingerprint=data_fingerprint, metrics=dict(metrics or {}),
+                   data_fingerprint=data_fingerprint, metrics=dict(metrics or {}), parent=dict(parent or {}),
                    created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                    torch_version=torch.__version__)
 

@@ -15,7 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from ml.data.world import ATTRIBUTES, STYLES, FaceParams, FaceWorld
-from ml.data.world.params import ATTRIBUTE_INDEX, STYLE_OWNER
+from ml.data.world.params import ATTRIBUTE_INDEX, style_keys  # noqa: F401 (evaluation reads it from here)
 from ml.data.world.sampler import identity_ids
 
 # Intensities given to counterfactuals: well inside the "present" (> 0.6) and "absent" (< 0.3)
@@ -36,13 +36,6 @@ def eval_world(size: int) -> FaceWorld:
     except ImportError:
         pass
     return FaceWorld(size)
-
-
-def style_keys(attribute: str) -> list[str]:
-    """Style keys shown by an attribute (Eyeglasses: shape and colour)."""
-    keys = [attribute] if attribute in STYLES else []
-    keys += [key for key, owner in STYLE_OWNER.items() if owner == attribute]
-    return keys
 
 
 @functools.lru_cache(maxsize=4)

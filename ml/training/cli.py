@@ -4,6 +4,8 @@ Trains any registered method on the shared loop. Running the same command again 
 the run's last checkpoint; Ctrl-C (or SIGTERM) checkpoints and stops. `--set key=value`
 overrides a config field (JSON values: `--set lr=1e-4 --set attributes='["Bangs","Smiling"]'`).
 `--export DIR` writes an inference-only copy (manifest + safetensors) when training ends.
+`--init-from CHECKPOINT` starts a new run from a checkpoint's weights (an exported model too:
+the networks it lacks, such as critics, start from scratch); the manifest records it as `parent`.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch threads (default FACELAB_TORCH_THREADS or all cores)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     parser.add_argument("--export", help="after training, copy manifest + weights here")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start a new run from this checkpoint's weights (fine-tune); ignored when resuming")
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.method} / {args.preset}: {len(training)} training images ({data_fingerprint}), "
           f"{config.image_size}px, {config.precision}, out {out}")
     loop = TrainingLoop(trainer, batches, out, preview=preview, progress=not args.no_progress,
-                        data_fingerprint=data_fingerprint)
+                        data_fingerprint=data_fingerprint, init_from=args.init_from)
     step = loop.run(args.steps)
     print(f"{'stopped' if loop.stopped_early else 'finished'} at step {step}; "
           f"checkpoint {checkpoints.latest_checkpoint(out)}")

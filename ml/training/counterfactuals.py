@@ -1,12 +1,14 @@
-"""Pairs of synthetic faces that differ in one attribute, with their exact counterfactuals.
+"""Synthetic faces with their exact counterfactuals, for supervised losses toward them.
 
 A real dataset can only say "A has bangs, B has none". The synthetic world can also draw A without
 its bangs and B wearing A's bangs, the images an exemplar-transfer method (ELEGANT) should produce
-when it swaps the two faces' attribute blocks. A method may add a supervised loss toward them (a
-starter-preset aid for CPU budgets that cannot wait for adversarial training alone; the papers'
+when it swaps the two faces' attribute blocks (`CounterfactualPairs`), and a face whose attribute
+group has moved a fraction v of the way toward another face's, the image a slider at strength v
+should produce (`GroupBlends`, for HomoInterpGAN). A method may add a supervised loss toward them
+(a starter-preset aid for CPU budgets that cannot wait for adversarial training alone; the papers'
 presets leave it off).
 
-Batch k is rendered on the fly from its own seed (seed, k), so the stream resumes exactly from the
+Batch k is rendered on the fly from its own seed (seed, k), so a stream resumes exactly from the
 index of the next batch, and needs no disk.
 """
 from __future__ import annotations
@@ -19,6 +21,21 @@ import torch
 
 from ml.checkpoints import fingerprint
 from ml.training.data import IndexedBatches, images_to_tensor
+
+# How far a mean-reference edit moves an intensity: well inside "present" (> 0.6) and "absent" (< 0.3).
+PRESENT, ABSENT = 0.9, 0.1
+
+
+def counterfactual_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
+                        sources: Sequence[torch.Tensor], region_boost: float) -> torch.Tensor:
+    """Squared error of edited images to their true counterfactuals, with the pixels the true
+    edit changes (target vs source) weighted 1 + region_boost: an attribute's region is a few
+    percent of the image, and unweighted the cheapest fit is to change nothing."""
+    total = 0.0
+    for output, target, source in zip(outputs, targets, sources):
+        changed = ((target.float() - source.float()).abs().amax(dim=1, keepdim=True) > 0.04).float()
+        total = total + (((output.float() - target.float()) ** 2) * (1.0 + region_boost * changed)).mean()
+    return total
 
 
 @dataclasses.dataclass
@@ -48,14 +65,14 @@ class CounterfactualPairs(IndexedBatches):
                                         "attributes": self.attributes, "seed": seed})
 
     def batch(self, index: int) -> CounterfactualBatch:
-        from ml.data.world.params import ATTRIBUTE_INDEX, STYLE_OWNER, STYLES, FaceParams
+        from ml.data.world.params import ATTRIBUTE_INDEX, STYLES, FaceParams, style_keys
 
         attribute = index % len(self.attributes)
         name, n = self.attributes[attribute], self.batch_size
         rng = np.random.default_rng([self.seed, index % (2 ** 31), 17])
         faces = self.world.sample(2 * n, seed=int(rng.integers(2 ** 31)))
         with_it, without = faces[:n].with_attribute(name, 1.0), faces[n:].with_attribute(name, 0.0)
-        styled = [key for key in STYLES if STYLE_OWNER.get(key, key) == name]
+        styled = style_keys(name)
         for key in styled:  # each face its own style
             with_it.styles[key][:] = rng.integers(len(STYLES[key]), size=n)
         target_c = with_it.with_attribute(name, 0.0)
@@ -72,4 +89,121 @@ class CounterfactualPairs(IndexedBatches):
         """(images, labels) of a fixed batch, for the loop's sample grids."""
         batch = self.batch(-1)
         return torch.cat([batch.image_a, batch.image_b])[:count], torch.cat([batch.labels_a, batch.labels_b])[:count]
+
+
+
+@dataclasses.dataclass
+class BlendBatch:
+    """Sources, and each source with one attribute group moved a fraction of the way toward a
+    reference: the next source in the batch (`mean_label` empty), or the mean face with (or
+    without) `mean_label`."""
+
+    images: torch.Tensor  # N x 3 x H x W in [-1, 1]
+    attributes: torch.Tensor  # N x len(attribute_names), +-1
+    group: int  # index into the stream's groups
+    strengths: torch.Tensor  # N, in [0, 1]
+    targets: torch.Tensor  # N x 3 x H x W: the truth at those strengths
+    mean_label: str = ""
+    toward_present: torch.Tensor | None = None  # N bool, with mean_label: toward faces that have it
+
+    @property
+    def reference_index(self) -> torch.Tensor:
+        """Source i's reference face is source i + 1 (rolled)."""
+        return torch.arange(1, len(self.images) + 1) % len(self.images)
+
+
+class GroupBlends(IndexedBatches):
+    """Endless `BlendBatch`es. Batch k edits group k mod len(groups); it takes the next face as
+    the reference in one round of the groups and the group's mean face in the next, the two ways
+    a HomoInterpGAN slider is used.
+
+    groups: per group, the world attributes it moves (a group with none gets no blends);
+    attribute_names: the label columns of `BlendBatch.attributes`."""
+
+    def __init__(self, groups: Sequence[Sequence[str]], attribute_names: Sequence[str], size: int,
+                 batch_size: int, seed: int = 0, correlation: float = 1.0):
+        from ml.data.world import ATTRIBUTES, FaceWorld
+
+        unknown = [name for name in attribute_names if name not in ATTRIBUTES]
+        if unknown:
+            raise ValueError(f"the synthetic world draws no {', '.join(unknown)}; blends need the world's labels")
+        self.groups = [[name for name in group if name in ATTRIBUTES] for group in groups]
+        if not any(self.groups):
+            raise ValueError("no group moves an attribute the synthetic world draws")
+        self.attribute_names = list(attribute_names)
+        self.world = FaceWorld(size=size, correlation=correlation)
+        self.batch_size = batch_size
+        self.seed = seed
+        self.next_index = 0
+        self.fingerprint = fingerprint({"kind": "synthetic-group-blends", "world": self.world.fingerprint(),
+                                        "groups": self.groups, "seed": seed})
+
+    def _group(self, index: int) -> int:
+        """Group of batch `index`, skipping groups with nothing to blend."""
+        usable = [k for k, group in enumerate(self.groups) if group]
+        return usable[index % len(usable)]
+
+    def batch(self, index: int) -> BlendBatch:
+        from ml.data.world.params import ATTRIBUTE_INDEX, FaceParams
+
+        sources, targets, plan = self.blend(index)
+        n = len(sources)
+        rendered = self.world.render(FaceParams.concat([sources, targets]))
+        images = images_to_tensor(np.asarray(rendered.image)).split(n)
+        label_columns = [ATTRIBUTE_INDEX[name] for name in self.attribute_names]
+        labels = torch.as_tensor(rendered.attributes[:n, label_columns]).float()
+        toward = plan["toward_present"]
+        return BlendBatch(images[0], labels, plan["group"], torch.from_numpy(plan["strengths"]), images[1],
+                          plan["mean_label"], None if toward is None else torch.from_numpy(toward))
+
+    def blend(self, index: int):
+        """(source params, target params, plan) of batch `index`; the plan has the group, the
+        strengths, the mean label ('' for the next face) and which sources move toward it."""
+        from ml.data.world.params import ATTRIBUTE_INDEX, EXCLUSIVE_GROUPS, style_keys
+
+        group = self._group(index)
+        mean_round = (index // len([g for g in self.groups if g])) % 2 == 1
+        n = self.batch_size
+        rng = np.random.default_rng([self.seed, index % (2 ** 31), 29])
+        sources = self.world.sample(n, seed=int(rng.integers(2 ** 31)))
+        strengths = rng.uniform(0.0, 1.0, n).astype(np.float32)
+        columns = [ATTRIBUTE_INDEX[name] for name in self.groups[group]]
+        mean_label, toward_present = "", None
+        if mean_round:
+            mean_label = self.groups[group][int(rng.integers(len(columns)))]
+            column = ATTRIBUTE_INDEX[mean_label]
+            toward_present = sources.intensities[:, column] <= 0.5
+            # an added attribute comes in the first style (a mean reference has no style of its own);
+            # the source does not show its style, so setting it there changes no pixel
+            for key in style_keys(mean_label):
+                sources.styles[key][toward_present] = 0
+            goal = sources.intensities.copy()
+            goal[:, column] = np.where(toward_present, PRESENT, ABSENT)
+            for members in EXCLUSIVE_GROUPS:  # adding one hair colour fades the others
+                if mean_label in members:
+                    for other in members:
+                        if other != mean_label:
+                            fade = np.minimum(goal[:, ATTRIBUTE_INDEX[other]], ABSENT)
+                            goal[toward_present, ATTRIBUTE_INDEX[other]] = fade[toward_present]
+            moved = [column] + [ATTRIBUTE_INDEX[o] for m in EXCLUSIVE_GROUPS if mean_label in m for o in m]
+            styles_from = None
+        else:
+            reference = sources[(np.arange(n) + 1) % n]
+            goal = reference.intensities
+            moved = columns
+            styles_from = reference
+        targets = sources.copy()
+        v = strengths[:, None]
+        targets.intensities[:, moved] = sources.intensities[:, moved] + v * (goal[:, moved] - sources.intensities[:, moved])
+        if styles_from is not None:  # a style comes with the reference's attribute when it has one
+            for name in self.groups[group]:
+                shown = styles_from.intensities[:, ATTRIBUTE_INDEX[name]] > 0.5
+                for key in style_keys(name):
+                    targets.styles[key] = np.where(shown, styles_from.styles[key], targets.styles[key])
+        return sources, targets, {"group": group, "strengths": strengths, "mean_label": mean_label,
+                                  "toward_present": toward_present}
+
+    def preview(self, count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = self.batch(-1)
+        return batch.images[:count], batch.attributes[:count]
 

@@ -170,7 +170,7 @@ class TrainingLoop:
     """Runs a TrainingTask on a batch source into a run directory, resuming if it can."""
 
     def __init__(self, task: TrainingTask, data: Iterable, out_dir: str | Path, *, preview: Any = None,
-                 progress: bool = True, data_fingerprint: str = ""):
+                 progress: bool = True, data_fingerprint: str = "", init_from: str | Path | None = None):
         self.task = task
         self.config = task.config
         self.data = data
@@ -181,6 +181,8 @@ class TrainingLoop:
         self.step = 0
         self.metrics: dict[str, Any] = {}
         self.stopped_early = False
+        self.init_from = init_from
+        self.parent: dict[str, Any] = {}
 
     # resume ---------------------------------------------------------------------------------
 
@@ -202,8 +204,28 @@ class TrainingLoop:
         set_rng_state(state["rng"])
         self.step = int(state["step"])
         self.metrics = dict(checkpoint.manifest.metrics)
+        self.parent = dict(checkpoint.manifest.parent)
         self._truncate_logs(self.step)
         return state["data"]
+
+    def _initialize(self) -> None:
+        """Start a new run from another checkpoint's weights (fine-tuning): the networks it has
+        are loaded, the others (say, critics an inference export left out) keep their random
+        init; optimizers, step and RNG start fresh. The parent is recorded in every manifest."""
+        checkpoint = checkpoints.load_checkpoint(self.init_from, device=self.task.device)
+        if checkpoint.manifest.method != self.task.method:
+            raise checkpoints.CheckpointError(f"{checkpoint.path} was made by {checkpoint.manifest.method!r}, "
+                                              f"not {self.task.method!r}; cannot start from it")
+        networks = self.task.networks()
+        shared = {name: network for name, network in networks.items() if name in checkpoint.weights}
+        if not shared:
+            raise checkpoints.CheckpointError(f"{checkpoint.path} has none of the networks "
+                                              f"{', '.join(sorted(networks))}")
+        checkpoint.load_into(shared)
+        manifest = checkpoint.manifest
+        self.parent = {"path": str(checkpoint.path), "steps": manifest.steps, "code_version": manifest.code_version,
+                       "data_fingerprint": manifest.data_fingerprint, "networks": sorted(shared),
+                       "ancestors": [manifest.parent] if manifest.parent else []}
 
     def _truncate_logs(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""
@@ -226,7 +248,8 @@ class TrainingLoop:
             "task": self.task.state_dict(),
         }
         manifest = checkpoints.Manifest.create(self.task.method, self.config.to_dict(), steps=self.step,
-                                               data_fingerprint=self.data_fingerprint, metrics=self.metrics)
+                                               data_fingerprint=self.data_fingerprint, metrics=self.metrics,
+                                               parent=self.parent)
         path = checkpoints.save_checkpoint(checkpoints.checkpoint_dir(self.out_dir, self.step),
                                            self.task.networks(), manifest, state)
         checkpoints.prune_checkpoints(self.out_dir, self.config.keep_checkpoints)
@@ -266,6 +289,8 @@ class TrainingLoop:
         (self.out_dir / "config.json").write_text(json.dumps(
             {"method": self.task.method, "config": self.config.to_dict()}, indent=2, sort_keys=True) + "\n")
         data_state = self._restore()
+        if data_state is None and self.init_from is not None:
+            self._initialize()
         stream = BatchStream(self.data, data_state)
         if self.step >= total:
             return self.step
@@ -273,6 +298,7 @@ class TrainingLoop:
         from tqdm import tqdm
 
         sums: dict[str, float] = {}
+        seen: dict[str, int] = {}  # per key: a loss that only some steps log is averaged over those
         count, interval_start, last_saved = 0, time.perf_counter(), self.step
         bar = tqdm(total=total, initial=self.step, disable=not self.progress, dynamic_ncols=True,
                    desc=f"{self.task.method} {self.out_dir.name}", unit="step")
@@ -282,14 +308,15 @@ class TrainingLoop:
                 self.step += 1
                 for key, value in losses.items():
                     sums[key] = sums.get(key, 0.0) + _scalar(value)
+                    seen[key] = seen.get(key, 0) + 1
                 count += 1
                 if self._due(self.step, self.config.log_every) or self.step == total or stop.requested:
                     now = time.perf_counter()
-                    means = {key: value / count for key, value in sums.items()}
+                    means = {key: value / seen[key] for key, value in sums.items()}
                     self._append("losses.jsonl", {"step": self.step, "seconds_per_step": (now - interval_start) / count,
                                                   **means})
                     bar.set_postfix({key: f"{value:.3g}" for key, value in list(means.items())[:4]}, refresh=False)
-                    sums, count, interval_start = {}, 0, now
+                    sums, seen, count, interval_start = {}, {}, 0, now
                     if not all(math.isfinite(value) for value in means.values()):
                         bar.write(f"warning: non-finite loss at step {self.step}: {means}")
                 bar.update(1)

@@ -150,3 +150,40 @@ def test_a_checkpoint_from_another_method_is_refused(tmp_path):
     task.method = "other"
     with pytest.raises(checkpoints.CheckpointError, match="made by 'toy'"):
         TrainingLoop(task, data(), tmp_path, progress=False).run(4)
+
+
+def test_a_new_run_can_start_from_another_checkpoint(tmp_path):
+    parent, _ = run(tmp_path / "parent", 4)
+    exported = checkpoints.export_for_inference(tmp_path / "parent", tmp_path / "export")
+    task = ToyTask(ToyConfig.preset("tiny"))
+    TrainingLoop(task, data(), tmp_path / "child", progress=False, init_from=exported).run(0)
+    assert all(torch.equal(weights(task)[k], v) for k, v in weights(parent).items())  # loaded, nothing trained
+    task = ToyTask(ToyConfig.preset("tiny"))
+    TrainingLoop(task, data(), tmp_path / "child", progress=False, init_from=exported).run(2)
+    manifest = checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path / "child"))
+    assert manifest.steps == 2 and manifest.parent["steps"] == 4 and manifest.parent["networks"] == ["net"]
+    # resuming the child continues its own run (init_from is not read again) and still names the parent
+    resumed = ToyTask(ToyConfig.preset("tiny"))
+    TrainingLoop(resumed, data(), tmp_path / "child", progress=False, init_from=tmp_path / "nowhere").run(4)
+    assert resumed.calls == 2
+    assert checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path / "child")).parent["steps"] == 4
+
+
+def test_starting_from_another_methods_checkpoint_is_refused(tmp_path):
+    run(tmp_path / "parent", 2)
+    task = ToyTask(ToyConfig.preset("tiny"))
+    task.method = "other"
+    with pytest.raises(checkpoints.CheckpointError, match="made by 'toy'.*cannot start from it"):
+        TrainingLoop(task, data(), tmp_path / "child", progress=False, init_from=tmp_path / "parent").run(2)
+
+
+def test_a_loss_logged_on_some_steps_is_averaged_over_those_steps(tmp_path):
+    class SometimesTask(ToyTask):
+        def train_step(self, batches, step):
+            record = super().train_step(batches, step)
+            return {**record, "odd_steps": 3.0} if step % 2 else record
+
+    task = SometimesTask(ToyConfig.preset("tiny", log_every=4))
+    TrainingLoop(task, data(), tmp_path, progress=False).run(4)
+    (line,) = [json.loads(l) for l in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    assert line["odd_steps"] == 3.0  # logged on 2 of the 4 steps, not diluted to 1.5

@@ -156,3 +156,51 @@ def test_editor_needs_a_reference_when_the_model_has_no_means(trained):
     latent = editor.encode(_uint8(images[0]))
     with pytest.raises(ControlsError, match="needs a reference image"):
         editor.render(latent, {"age": 1.0})
+
+
+def test_group_blends_render_the_slider_truth():
+    """A blend batch moves one group's attributes v of the way toward the reference: the truth is
+    the source itself at v = 0 and the reference's attributes at v = 1."""
+    from ml.data.world import ATTRIBUTES
+    from ml.training.counterfactuals import GroupBlends
+
+    blends = GroupBlends([["Smiling"], ["Eyeglasses", "Bangs"], ["Not_A_World_Label"]], ATTRIBUTES, 32, 4, seed=2)
+    assert blends.groups[2] == []
+    first, again = blends.batch(1), blends.batch(1)
+    assert first.group == 1 and not first.mean_label  # groups in turn, skipping the empty one
+    assert torch.equal(first.targets, again.targets)  # batch k is the same every time
+    assert first.targets.shape == first.images.shape and first.attributes.shape == (4, len(ATTRIBUTES))
+    assert ((first.strengths >= 0) & (first.strengths <= 1)).all()
+    mean_batch = blends.batch(2)  # the second round of the groups blends toward mean faces
+    assert mean_batch.mean_label == "Smiling" and mean_batch.toward_present.dtype == torch.bool
+
+    from ml.data.world.params import ATTRIBUTE_INDEX
+    columns = [ATTRIBUTE_INDEX[name] for name in ("Eyeglasses", "Bangs")]
+    sources, targets, plan = blends.blend(1)
+    v = plan["strengths"][:, None]
+    reference = np.roll(sources.intensities, -1, axis=0)
+    assert np.allclose(targets.intensities[:, columns], (1 - v) * sources.intensities[:, columns]
+                       + v * reference[:, columns], atol=1e-6)
+    others = [i for i in range(len(ATTRIBUTES)) if i not in columns]
+    assert np.array_equal(targets.intensities[:, others], sources.intensities[:, others])
+    assert np.array_equal(targets.shape, sources.shape) and np.array_equal(targets.pose, sources.pose)
+    sources, targets, plan = blends.blend(2)  # toward the mean face with (or without) a smile
+    smile = ATTRIBUTE_INDEX["Smiling"]
+    goal = np.where(plan["toward_present"], 0.9, 0.1)
+    assert np.allclose(targets.intensities[:, smile], sources.intensities[:, smile]
+                       + plan["strengths"] * (goal - sources.intensities[:, smile]), atol=1e-6)
+
+
+def test_counterfactual_blends_train_toward_the_slider_truth(tmp_path):
+    config = Config.preset("tiny", counterfactual_weight=5.0, checkpoint_every=2,
+                           attribute_names=tuple(__import__("ml.data.world", fromlist=["ATTRIBUTES"]).ATTRIBUTES))
+    trainer = Trainer(config)
+    data = trainer.make_batches(None)
+    from ml.training.counterfactuals import GroupBlends
+    assert isinstance(data, GroupBlends)
+    TrainingLoop(trainer, data, tmp_path, preview=data.preview(4), progress=False).run(12)
+    import json
+    logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    kinds = {key.rsplit("/", 1)[-1] for row in logged for key in row if key.startswith("counterfactual/")}
+    assert kinds == {"face", "mean"}  # both kinds of reference were trained toward
+    assert all(np.isfinite(row["counterfactual"]) for row in logged if "counterfactual" in row)

@@ -30,6 +30,13 @@ STYLES = {
 # The attribute whose label says whether a style key is shown (-1 in RenderBatch.styles if not).
 STYLE_OWNER = {"Eyeglasses_color": "Eyeglasses"}
 
+
+
+def style_keys(attribute: str) -> list[str]:
+    """The style keys an attribute shows (Eyeglasses: shape and colour)."""
+    return [key for key in STYLES if STYLE_OWNER.get(key, key) == attribute]
+
+
 # Only one of these is on at a time; `with_attribute` switches the others off.
 EXCLUSIVE_GROUPS = (
     ("Black_Hair", "Blond_Hair", "Brown_Hair", "Gray_Hair"),

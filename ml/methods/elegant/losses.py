@@ -13,6 +13,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from ml.training.counterfactuals import counterfactual_loss  # noqa: F401 (shared with HomoInterpGAN)
+
 
 def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     logits = logits.float()
@@ -40,15 +42,3 @@ def generator_adversarial_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Ten
 def generator_loss(reconstruction: torch.Tensor, adversarial_full: torch.Tensor, adversarial_half: torch.Tensor,
                    reconstruction_weight: float = 5.0, small_scale_weight: float = 0.5) -> torch.Tensor:
     return reconstruction_weight * reconstruction + adversarial_full + small_scale_weight * adversarial_half
-
-
-def counterfactual_loss(swapped: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
-                        sources: Sequence[torch.Tensor], region_boost: float) -> torch.Tensor:
-    """Squared error of swapped images to their true counterfactuals, with the pixels the true
-    edit changes (target vs source) weighted 1 + region_boost: an attribute's region is a few
-    percent of the image, and unweighted the cheapest fit is to change nothing."""
-    total = 0.0
-    for swap, target, source in zip(swapped, targets, sources):
-        changed = ((target.float() - source.float()).abs().amax(dim=1, keepdim=True) > 0.04).float()
-        total = total + (((swap.float() - target.float()) ** 2) * (1.0 + region_boost * changed)).mean()
-    return total

@@ -69,7 +69,7 @@ class Config(TrainingConfig):
                     "decoder_widths": (128, 64, 32, 16), "critic_width": 64, "batch_size": 16,
                     "steps": 6000, "precision": "auto", "channels_last": True,
                     "sample_every": 500, "checkpoint_every": 250, "log_every": 10,
-                    "feature_network": "auto"},
+                    "feature_network": "auto", "counterfactual_weight": 5.0},
         # Unit tests: 64 px (a 4x4 latent), a few channels.
         "tiny": {"image_size": 64, "encoder_widths": (4, 8, 8, 16, 16), "interp_width": 16,
                  "decoder_widths": (16, 8, 8, 4), "critic_width": 16, "batch_size": 4,
@@ -104,6 +104,13 @@ class Config(TrainingConfig):
     perceptual_weight: float = 1.0
     knowledge_weight: float = 1.0
     n_discrim: int = 5  # encoder + interpolator step once every n_discrim iterations
+    # Not in the paper: squared error of a slider edit (one group at strength v, toward the next
+    # face or the group's mean face) to the synthetic world's render of that face with the
+    # group moved v of the way (ml.training.counterfactuals.GroupBlends); an extra update of
+    # encoder, interpolator and decoder each iteration. 0 trains exactly as the paper; > 0 needs
+    # the synthetic world and renders the blends as it trains.
+    counterfactual_weight: float = 0.0
+    counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
     # "auto": ImageNet VGG19 if its weights are in the torch hub cache, else the project's
     # trained feature oracle, else a frozen random network. Or "vgg19" | "oracle" | "random".
     feature_network: str = "auto"

@@ -8,6 +8,10 @@ F_interp = I(F, F_perm, v):
   4. every n_discrim-th iteration, encoder + interpolator:
      -D(F_interp) + BCE(A'(F_interp), interpolated labels) + MSE(I(F, F_perm, 1), F_perm)
      + MSE(G(F), x) + perceptual(G(F), x) + MSE(KGT(F), teacher)
+With `counterfactual_weight` > 0 (the starter preset, not the paper) batches come from the
+synthetic world's `GroupBlends`, the permutation pairs each face with the next one, and a fifth
+update moves encoder, interpolator and decoder toward the true render of one group's slider at a
+random strength (toward the next face, or the group's mean face).
 Steps 1-3 see F detached: the official code backpropagates them into the encoder too, then zeroes
 those gradients before step 4, which is the same update. The critic runs in float32 (small, and
 the gradient penalty's double backward is sensitive); everything else under the configured
@@ -26,6 +30,8 @@ from ml.methods.homointerp import losses
 from ml.methods.homointerp.config import Config
 from ml.methods.homointerp.networks import (FeatureDiscriminator, FeatureNetwork, HomoInterpGAN, KGTransform,
                                             build_feature_network, feature_channels, load_vgg19_state_dict)
+from ml.training.counterfactuals import BlendBatch, GroupBlends, counterfactual_loss
+from ml.training.data import ImageAttributeSet
 from ml.training.images import make_grid
 from ml.training.loop import TrainingLoop, TrainingTask, seed_everything
 from ml.training.precision import autocast, prepare_input, prepare_network
@@ -120,6 +126,15 @@ class Trainer(TrainingTask):
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.last_encoder_losses = dict(state.get("last_encoder_losses", {}))
 
+    def make_batches(self, dataset: ImageAttributeSet, seed: int | None = None):
+        """The dataset's batches; with a counterfactual weight, blends rendered by the synthetic
+        world instead (the dataset then serves only as held-out data)."""
+        if self.config.counterfactual_weight > 0:
+            return GroupBlends([[name for name, _ in group] for group in self.config.group_labels()],
+                               self.config.attribute_names, self.config.image_size, self.config.batch_size,
+                               seed=self.config.seed if seed is None else seed)
+        return super().make_batches(dataset, seed)
+
     def _autocast(self):
         return autocast(self.config.precision, self.device)
 
@@ -130,13 +145,17 @@ class Trainer(TrainingTask):
 
     def train_step(self, batches, step: int) -> Mapping[str, float]:
         config = self.config
-        images, attributes = batches.next()
+        batch = batches.next()
+        blends = batch if isinstance(batch, BlendBatch) else None
+        images, attributes = (blends.images, blends.attributes) if blends is not None else batch
         images = self._input(images.float())
         attributes = attributes.to(self.device).float()
         labels = self.labels.targets(attributes)
         n = images.shape[0]
         strengths = torch.rand(n, config.n_branches, device=self.device)
-        permutation = torch.randperm(n, device=self.device)
+        # with blends, each face's partner is the reference its target was rendered toward
+        permutation = blends.reference_index.to(self.device) if blends is not None else \
+            torch.randperm(n, device=self.device)
         encoder_step = step % config.n_discrim == 0
         self.model.train()
         self.discriminator.train()
@@ -160,7 +179,44 @@ class Trainer(TrainingTask):
             self.last_encoder_losses = self._encoder_step(images, features, permuted, interpolated, targets,
                                                           teacher)
         record.update(self.last_encoder_losses)
+        if blends is not None and config.counterfactual_weight > 0:
+            record.update(self._counterfactual_step(images, blends))
         return record
+
+    def _blend_references(self, features, blends: BlendBatch):
+        """Each face's reference features: its partner's, or the group's mean face; None while
+        a mean it needs has not been seen."""
+        if not blends.mean_label:
+            return features[blends.reference_index.to(features.device)].detach()
+        toward = blends.toward_present.tolist()
+        references = self.model.references
+        if not all(references.has(blends.mean_label, present) for present in set(toward)):
+            return None
+        means = {present: references.mean(blends.mean_label, present) for present in set(toward)}
+        return torch.cat([means[present] for present in toward]).to(features.dtype)
+
+    def _counterfactual_step(self, images, blends: BlendBatch):
+        """Encoder, interpolator and decoder toward the true render of the group moved by v."""
+        config = self.config
+        with self._autocast():
+            features = self.model.encoder(images)
+            references = self._blend_references(features, blends)
+            if references is None:
+                return {}
+            strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
+            strengths[:, blends.group] = blends.strengths.to(self.device)
+            edited = self.model.decoder(self.model.interpolator(features, self._input(references), strengths))
+        targets = self._input(blends.targets.float())
+        loss = counterfactual_loss([edited], [targets], [images], config.counterfactual_region_boost)
+        names = ("encoder", "interpolator", "decoder")
+        for name in names:
+            self._optimizers[name].zero_grad(set_to_none=True)
+        (config.counterfactual_weight * loss).backward()
+        for name in names:
+            self._optimizers[name].step()
+        group = config.branch_names[blends.group]
+        kind = "mean" if blends.mean_label else "face"
+        return {"counterfactual": loss.item(), f"counterfactual/{group}/{kind}": loss.item()}
 
     def _decoder_step(self, features, images):
         with self._autocast():
