@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test-seed", type=int, default=2, help="report: seed of the unseen identities")
     parser.add_argument("--json", help="report: write the tables here too")
     parser.add_argument("--no-record", action="store_true", help="report: leave the manifests as they are")
+    parser.add_argument("--init-from", metavar="CHECKPOINT",
+                        help="start a new run from this oracle's weights (fine-tune, e.g. ml/weights/oracles/attributes)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default FACELAB_TORCH_THREADS or all cores)")
     parser.add_argument("--no-progress", action="store_true")
@@ -64,7 +66,7 @@ def train_role(role: str, args: argparse.Namespace, export_root: Path) -> Path:
     config = oracle_config(role, args.preset, **parse_overrides(args.set))
     cache = Path(args.cache) if args.cache else CACHE_DIR
     train = build_set(SetSpec(config.train_identities, config.views, config.image_size, config.data_seed,
-                              config.correlation), cache)
+                              config.correlation, config.toggles), cache)
     val = build_set(SetSpec(config.val_identities, config.views, config.image_size, config.data_seed + 1,
                             config.correlation), cache)
     out = Path(args.runs) / (role if args.preset == "starter" else f"{role}-{args.preset}")
@@ -72,7 +74,8 @@ def train_role(role: str, args: argparse.Namespace, export_root: Path) -> Path:
     print(f"oracle {role} / {args.preset}: {len(train)} training faces ({train.fingerprint}), "
           f"{len(val)} validation faces, {config.image_size}px, {config.precision}, out {out}", flush=True)
     loop = TrainingLoop(trainer, trainer.batches(), out, progress=not args.no_progress,
-                        data_fingerprint=train.fingerprint)
+                        data_fingerprint=train.fingerprint,
+                        init_from=args.init_from)
     step = loop.run(args.steps)
     latest = checkpoints.latest_checkpoint(out)
     print(f"{'stopped' if loop.stopped_early else 'finished'} at step {step}; checkpoint {latest}", flush=True)

@@ -60,6 +60,9 @@ class OracleConfig(TrainingConfig):
     val_identities: int = 200
     data_seed: int = 0
     correlation: float = 1.0
+    # fraction of training faces with one attribute switched (ml.oracles.data.toggle_attributes);
+    # validation stays natural
+    toggles: float = 0.0
     precision: str = "auto"
     channels_last: bool = True
     log_every: int = 25

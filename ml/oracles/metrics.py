@@ -71,6 +71,38 @@ def attribute_report(network: nn.Module, faces: FaceSet) -> dict:
     }
 
 
+# The attributes the method evaluations grade edits of (ml.evaluation: ELEGANT's three, and one
+# per HomoInterpGAN group).
+GRADED_ATTRIBUTES = ("Bangs", "Eyeglasses", "Mustache", "Smiling", "Blond_Hair", "Young")
+
+
+def counterfactual_report(network: nn.Module, params, size: int = 128,
+                          attributes: Sequence[str] = GRADED_ATTRIBUTES) -> dict:
+    """How well the oracle reads an attribute switched on the same face: per attribute, each
+    face rendered with it switched (on where off, off where on), and the share the oracle reads
+    as switched. This is the ceiling of every method evaluation's attribute success (its
+    `true_success`): an edit the oracle cannot see cannot be graded a success."""
+    from ml.evaluation.faces import toggled
+    from ml.oracles.data import render_params
+
+    column = {name: index for index, name in enumerate(world_attributes())}
+    per_attribute = {}
+    for name in attributes:
+        switched, target = toggled(params, name)
+        faces = render_params(switched, size)
+        seen = np.where(run_in_batches(network, faces.images)["attributes"].numpy()[:, column[name]] > 0, 1, -1)
+        hit = seen == target
+        added, removed = target > 0, target < 0
+        rates = [float(hit[group].mean()) for group in (added, removed) if group.any()]
+        per_attribute[name] = {"accuracy": float(hit.mean()), "balanced_accuracy": float(np.mean(rates)),
+                               "added": float(hit[added].mean()) if added.any() else None,
+                               "removed": float(hit[removed].mean()) if removed.any() else None,
+                               "faces": int(len(hit))}
+    return {"attributes": per_attribute,
+            "mean_accuracy": float(np.mean([v["accuracy"] for v in per_attribute.values()])),
+            "mean_balanced_accuracy": float(np.mean([v["balanced_accuracy"] for v in per_attribute.values()]))}
+
+
 # --- identity -------------------------------------------------------------------------------------
 
 def verification_pairs(identity: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,6 +1,7 @@
 """The held-out report: the committed oracles on faces of identities no oracle trained on.
 
-Attributes and styles are scored on `identities` x 6 views at random pose; identity on the same
+Attributes and styles are scored on `identities` x 6 views at random pose, and on the frontal
+views with each graded attribute switched (what an edit makes); identity on the same
 faces arranged as a pose ladder (per identity one frontal face and one at each of 15..75 degrees
 yaw, each view with its own expression, accessories and light), with the threshold each identity
 oracle chose on its validation split.
@@ -32,6 +33,12 @@ def render_ladder(identities: int, seed: int, size: int = 128, cache_dir: Path |
     return faces
 
 
+def _frontal_params(identities: int, seed: int):
+    """The parameters of the ladder's first view of each identity (its own pose, yaw 0)."""
+    params = pose_ladder(identities, seed, LADDER_YAWS)
+    return params[params.pose[:, 0] == 0][:identities]
+
+
 def held_out_report(weights_root: Path, identities: int = 150, seed: int = 2, record: bool = True,
                     faces: FaceSet | None = None) -> dict:
     """Score every oracle found under `weights_root` on unseen faces; optionally record the
@@ -49,7 +56,11 @@ def held_out_report(weights_root: Path, identities: int = 150, seed: int = 2, re
         network, manifest = load_oracle_network(role, directory)
         if role == "attributes":
             result = metrics.attribute_report(network, faces)
+            result["counterfactual"] = metrics.counterfactual_report(network, _frontal_params(identities, seed),
+                                                                     faces.images.shape[1])
             summary = {"mean_accuracy": result["mean_accuracy"],
+                       "counterfactual_accuracy": {key: value["accuracy"] for key, value
+                                                   in result["counterfactual"]["attributes"].items()},
                        "mean_balanced_accuracy": result["mean_balanced_accuracy"],
                        "style_accuracy": {key: value["accuracy"] for key, value in result["styles"].items()},
                        "attribute_accuracy": {key: value["accuracy"] for key, value in result["attributes"].items()},
@@ -82,6 +93,13 @@ def format_report(report: dict) -> str:
         lines += ["", f"{'style (where shown)':<22}{'accuracy':>9}{'faces':>10}"]
         for key, value in result["styles"].items():
             lines.append(f"{key:<22}{value['accuracy']:>9.3f}{value['count']:>10d}")
+        switched = result.get("counterfactual")
+        if switched:
+            lines += ["", f"{'switched on one face':<22}{'accuracy':>9}{'added':>9}{'removed':>9}{'faces':>7}"]
+            for name, value in switched["attributes"].items():
+                rate = lambda key: "-" if value[key] is None else f"{value[key]:.3f}"
+                lines.append(f"{name:<22}{value['accuracy']:>9.3f}{rate('added'):>9}{rate('removed'):>9}{value['faces']:>7d}")
+            lines.append(f"{'mean':<22}{switched['mean_accuracy']:>9.3f}  (balanced {switched['mean_balanced_accuracy']:.3f})")
     for role in ("identity-loss", "identity-eval"):
         if role not in report:
             continue

@@ -155,6 +155,25 @@ def test_missing_checkpoint_says_how_to_train_it(tmp_path):
 
 # --- metrics --------------------------------------------------------------------------------------
 
+def test_toggled_sets_switch_one_attribute_of_some_faces():
+    from ml.data.world.params import ATTRIBUTES
+    from ml.oracles.data import SetSpec, sample_views, toggle_attributes
+
+    natural = sample_views(60, 4, seed=3)
+    toggled = toggle_attributes(natural, 0.5, seed=3)
+    switched = (toggled.labels() != natural.labels()).sum(1)
+    assert 0.35 < (switched > 0).mean() < 0.65
+    assert switched.max() <= 2  # one attribute, plus the member of its exclusive group it replaces
+    assert np.array_equal(toggled.shape, natural.shape) and np.array_equal(toggled.pose, natural.pose)
+    assert np.array_equal(toggle_attributes(natural, 0.5, seed=3).intensities, toggled.intensities)
+    # every attribute gets switched on somewhere, rare ones included
+    added = (toggled.labels() > natural.labels()).any(0)
+    assert added[ATTRIBUTES.index("Mustache")] and added.mean() > 0.9
+    # sets made before toggles existed keep their names and fingerprints (the oracles' manifests cite them)
+    assert SetSpec(4000, 4).fingerprint() == "sha256:18df515ad75897cb"
+    assert SetSpec(4000, 4).name == "faces-128px-4000x4-seed0-c1" != SetSpec(4000, 4, toggles=0.5).name
+
+
 def test_best_threshold_separates_pairs():
     from ml.oracles.metrics import best_threshold, verification_pairs
 
