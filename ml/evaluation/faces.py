@@ -15,12 +15,9 @@ from typing import Mapping
 import numpy as np
 
 from ml.data.world import ATTRIBUTES, STYLES, FaceParams, FaceWorld
-from ml.data.world.params import ATTRIBUTE_INDEX, style_keys  # noqa: F401 (evaluation reads it from here)
+from ml.data.world.params import ABSENT, ATTRIBUTE_INDEX, PRESENT, style_keys  # noqa: F401 (evaluation reads them here)
 from ml.data.world.sampler import identity_ids
 
-# Intensities given to counterfactuals: well inside the "present" (> 0.6) and "absent" (< 0.3)
-# ranges the sampler draws from.
-PRESENT, ABSENT = 0.9, 0.1
 # What the training command renders by default: `count` faces in chunks of 256 from data seed 0.
 TRAINING_SEEDS = (0,)
 TRAINING_COUNT = 20_000

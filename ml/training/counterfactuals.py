@@ -22,9 +22,6 @@ import torch
 from ml.checkpoints import fingerprint
 from ml.training.data import IndexedBatches, images_to_tensor
 
-# How far a mean-reference edit moves an intensity: well inside "present" (> 0.6) and "absent" (< 0.3).
-PRESENT, ABSENT = 0.9, 0.1
-
 
 def counterfactual_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
                         sources: Sequence[torch.Tensor], region_boost: float) -> torch.Tensor:
@@ -89,7 +86,6 @@ class CounterfactualPairs(IndexedBatches):
         """(images, labels) of a fixed batch, for the loop's sample grids."""
         batch = self.batch(-1)
         return torch.cat([batch.image_a, batch.image_b])[:count], torch.cat([batch.labels_a, batch.labels_b])[:count]
-
 
 
 @dataclasses.dataclass
@@ -159,7 +155,7 @@ class GroupBlends(IndexedBatches):
     def blend(self, index: int):
         """(source params, target params, plan) of batch `index`; the plan has the group, the
         strengths, the mean label ('' for the next face) and which sources move toward it."""
-        from ml.data.world.params import ATTRIBUTE_INDEX, EXCLUSIVE_GROUPS, style_keys
+        from ml.data.world.params import ABSENT, ATTRIBUTE_INDEX, EXCLUSIVE_GROUPS, PRESENT, style_keys
 
         group = self._group(index)
         mean_round = (index // len([g for g in self.groups if g])) % 2 == 1

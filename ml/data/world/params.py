@@ -31,6 +31,10 @@ STYLES = {
 STYLE_OWNER = {"Eyeglasses_color": "Eyeglasses"}
 
 
+# Intensities an edit's truth gives an attribute it switches: well inside the "present" (> 0.6)
+# and "absent" (< 0.3) ranges the sampler draws from.
+PRESENT, ABSENT = 0.9, 0.1
+
 
 def style_keys(attribute: str) -> list[str]:
     """The style keys an attribute shows (Eyeglasses: shape and colour)."""
