@@ -2,8 +2,9 @@
 
     python bench/methods.py [--quick] [--threads 1] [--methods elegant,homointerp]
 
-For each method: one training update (the starter preset's networks, at 64 and 128 px, batch 1
-and 16, under bf16 autocast + channels-last and in float32), and one editor render after a slider
+For each method: one training update (the starter preset, at 64 and 128 px, batch 1 and 16,
+under bf16 autocast + channels-last and in float32; with the starter's counterfactual supervision,
+the step includes rendering its pairs or blends), and one editor render after a slider
 change (batch 1: the editor's own `render`; batch 16: sixteen latents decoded in one call, time
 per image). The editor is the committed starter model where `ml/weights/<method>/` has one, else
 the same networks untrained (same cost). Prints a table and writes bench/results/methods.json.
@@ -60,8 +61,13 @@ def random_dataset(config, count: int, size: int):
 def bench_training(method, size: int, batch: int, precision: str, repeats: int) -> dict:
     from ml.training.data import BatchStream
 
+    from ml.data.world import ATTRIBUTES
+
+    overrides = {}
+    if "attribute_names" in method.config_class.field_names():
+        overrides["attribute_names"] = tuple(ATTRIBUTES)  # as `ml train --data synthetic` sets them
     config = method.config("starter", image_size=size, batch_size=batch, precision=precision,
-                           channels_last=precision == "bf16")
+                           channels_last=precision == "bf16", **overrides)
     trainer = method.trainer_class(config)
     stream = BatchStream(trainer.make_batches(random_dataset(config, max(64, 4 * batch), size)), None)
     step = iter(range(10**6))

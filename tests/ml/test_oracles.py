@@ -16,14 +16,16 @@ from ml.runtime import configure_torch
 configure_torch(int(os.environ.get("FACELAB_TORCH_THREADS", "1")))
 
 # Floors (held-out renders of identities no oracle trained on; the report shows the full table).
-MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.85  # 0.889 on 900 held-out faces (report); 0.884 on the 144 here
-# Bangs / glasses style where shown, pooled: 4 styles each, so chance is 0.25. 0.91 / 0.56 on 900
-# held-out faces (frame shapes are a pixel wide at 128 px), 0.72 pooled on the 64 shown here.
-STYLE_ACCURACY_FLOOR = 0.6
+MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.87  # 0.907 on 900 held-out faces (report); 0.909 on the 144 here
+# Bangs / glasses style where shown, pooled: 4 styles each, so chance is 0.25. 0.96 / 0.66 on 900
+# held-out faces (frame shapes are a pixel wide at 128 px), 0.83 pooled on the 64 shown here.
+STYLE_ACCURACY_FLOOR = 0.7
 VERIFICATION_FLOOR = 0.8
-# One graded attribute switched on each of 24 fresh faces (the report's table has 150 per attribute).
-SWITCHED_ACCURACY_FLOOR = 0.0
-SWITCHED_MUSTACHE_FLOOR = 0.0
+# One graded attribute switched on each of 24 fresh faces: 0.79 here, 0.83 on the report's 150 per
+# attribute (0.60 before the oracle saw switched faces). A mustache is the hardest: 0.29 here, 0.60
+# on 150 (0.12 before); under a full beard it does not show at all.
+SWITCHED_ACCURACY_FLOOR = 0.7
+SWITCHED_MUSTACHE_FLOOR = 0.2
 FRESH_SEED = 20_240_611  # no training / validation / report set uses it
 
 
@@ -75,7 +77,7 @@ def test_attribute_oracle_scores_fresh_faces(fresh_faces):
     assert len(hits) >= 10 and np.mean(hits) >= STYLE_ACCURACY_FLOOR, np.mean(hits)
     # intensities follow the truth (what slider evaluations rank by)
     correlation = np.corrcoef(predicted["intensities"].ravel(), fresh_faces.intensities.ravel())[0, 1]
-    assert correlation > 0.65  # 0.72 here; the starter oracle's intensity MAE is 0.15
+    assert correlation > 0.7  # 0.80 here; the starter oracle's intensity MAE is 0.13
 
 
 def test_attribute_oracle_reads_an_attribute_switched_on_the_same_face():
