@@ -293,9 +293,10 @@ def prune_checkpoints(run_dir: str | Path, keep: int) -> None:
 
 def export_for_inference(source: str | Path, destination: str | Path,
                          metrics: Mapping[str, Any] | None = None,
-                         networks: Sequence[str] | None = None) -> Path:
+                         networks: Sequence[str] | None = None, float16: Sequence[str] = ()) -> Path:
     """Copy a checkpoint's manifest and weights (no training state) to `destination`; with
-    `networks`, only those (an editor needs no critics)."""
+    `networks`, only those (an editor needs no critics). Networks named in `float16` are stored
+    at half precision to halve their size; loading casts them back to the network's dtype."""
     source = Path(source)
     if not (source / MANIFEST_FILE).is_file():
         source = latest_checkpoint(source) or source
@@ -304,13 +305,18 @@ def export_for_inference(source: str | Path, destination: str | Path,
         manifest.metrics.update(metrics)
     destination = Path(destination)
     destination.mkdir(parents=True, exist_ok=True)
-    if networks is None:
+    if networks is None and not float16:
         shutil.copyfile(source / WEIGHTS_FILE, destination / WEIGHTS_FILE)
     else:
         weights = load_weights(source / WEIGHTS_FILE)
-        missing = sorted(set(networks) - set(weights))
+        networks = list(weights) if networks is None else list(networks)
+        missing = sorted((set(networks) | set(float16)) - set(weights))
         if missing:
             raise CheckpointError(f"{source} has no weights for {', '.join(missing)}")
-        save_weights(destination / WEIGHTS_FILE, {name: weights[name] for name in networks})
+        kept = {name: weights[name] for name in networks}
+        for name in float16:
+            kept[name] = {key: tensor.half() if tensor.is_floating_point() else tensor
+                          for key, tensor in kept[name].items()}
+        save_weights(destination / WEIGHTS_FILE, kept)
     write_manifest(destination, manifest)
     return destination

@@ -96,3 +96,17 @@ def test_export_for_inference_can_keep_only_the_editor_networks(tmp_path):
     assert not (exported / "training_state.pt").exists()
     with pytest.raises(checkpoints.CheckpointError, match="no weights for z"):
         checkpoints.export_for_inference(path, tmp_path / "other", networks=["z"])
+
+
+def test_export_can_store_a_network_at_half_precision_and_it_loads_back_as_float32(tmp_path):
+    source = networks()
+    path = checkpoints.save_checkpoint(tmp_path / "ckpt", source, Manifest("toy", {}), {"step": 1})
+    exported = checkpoints.export_for_inference(path, tmp_path / "weights", float16=["encoder"])
+    weights = checkpoints.load_checkpoint(exported).weights
+    assert all(t.dtype == torch.float16 for t in weights["encoder"].values())
+    assert all(t.dtype == torch.float32 for t in weights["head"].values())
+    target = networks()
+    checkpoints.load_networks(target, weights)
+    for key, value in target["encoder"].state_dict().items():
+        assert value.dtype == torch.float32
+        assert torch.allclose(value, source["encoder"].state_dict()[key], atol=1e-3)
