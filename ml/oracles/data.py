@@ -191,14 +191,12 @@ def toggle_attributes(params, fraction: float, seed: int):
     chosen = np.flatnonzero(rng.random(len(params)) < fraction)
     attributes = rng.integers(len(ATTRIBUTES), size=len(chosen))
     levels = rng.random(len(chosen))
-    parts = {}
     for row, attribute, level in zip(chosen, attributes, levels):
         name = ATTRIBUTES[attribute]
         present = out.intensities[row, ATTRIBUTE_INDEX[name]] > 0.5
         intensity = 0.25 * level if present else 0.65 + 0.35 * level
-        parts[row] = out[int(row)].with_attribute(name, float(intensity))
-    for row, face in parts.items():
-        out.intensities[row] = face.intensities[0]
+        # with_attribute also switches off the rest of an exclusive group (hair colours)
+        out.intensities[row] = out[int(row)].with_attribute(name, float(intensity)).intensities[0]
     return out
 
 
