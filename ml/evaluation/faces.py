@@ -14,7 +14,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ml.data.world import ATTRIBUTES, STYLES, FaceParams, FaceWorld
+from ml.data.world import ATTRIBUTES, FaceParams, FaceWorld
 from ml.data.world.params import ABSENT, ATTRIBUTE_INDEX, PRESENT, style_keys  # noqa: F401 (evaluation reads them here)
 from ml.data.world.sampler import identity_ids
 

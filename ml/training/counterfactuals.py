@@ -124,7 +124,8 @@ class GroupBlends(IndexedBatches):
         if unknown:
             raise ValueError(f"the synthetic world draws no {', '.join(unknown)}; blends need the world's labels")
         self.groups = [[name for name in group if name in ATTRIBUTES] for group in groups]
-        if not any(self.groups):
+        self.usable_groups = [k for k, group in enumerate(self.groups) if group]
+        if not self.usable_groups:
             raise ValueError("no group moves an attribute the synthetic world draws")
         self.attribute_names = list(attribute_names)
         self.world = FaceWorld(size=size, correlation=correlation)
@@ -133,11 +134,6 @@ class GroupBlends(IndexedBatches):
         self.next_index = 0
         self.fingerprint = fingerprint({"kind": "synthetic-group-blends", "world": self.world.fingerprint(),
                                         "groups": self.groups, "seed": seed})
-
-    def _group(self, index: int) -> int:
-        """Group of batch `index`, skipping groups with nothing to blend."""
-        usable = [k for k, group in enumerate(self.groups) if group]
-        return usable[index % len(usable)]
 
     def batch(self, index: int) -> BlendBatch:
         from ml.data.world.params import ATTRIBUTE_INDEX, FaceParams
@@ -157,8 +153,9 @@ class GroupBlends(IndexedBatches):
         strengths, the mean label ('' for the next face) and which sources move toward it."""
         from ml.data.world.params import ABSENT, ATTRIBUTE_INDEX, EXCLUSIVE_GROUPS, PRESENT, style_keys
 
-        group = self._group(index)
-        mean_round = (index // len([g for g in self.groups if g])) % 2 == 1
+        # groups in turn, skipping those with nothing to blend; every other round toward mean faces
+        rounds, turn = divmod(index, len(self.usable_groups))
+        group, mean_round = self.usable_groups[turn], rounds % 2 == 1
         n = self.batch_size
         rng = np.random.default_rng([self.seed, index % (2 ** 31), 29])
         sources = self.world.sample(n, seed=int(rng.integers(2 ** 31)))

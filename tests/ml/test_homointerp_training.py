@@ -192,14 +192,16 @@ def test_group_blends_render_the_slider_truth():
 
 
 def test_counterfactual_blends_train_toward_the_slider_truth(tmp_path):
-    config = Config.preset("tiny", counterfactual_weight=5.0, checkpoint_every=2,
-                           attribute_names=tuple(__import__("ml.data.world", fromlist=["ATTRIBUTES"]).ATTRIBUTES))
+    import json
+
+    from ml.data.world import ATTRIBUTES
+    from ml.training.counterfactuals import GroupBlends
+
+    config = Config.preset("tiny", counterfactual_weight=5.0, checkpoint_every=2, attribute_names=tuple(ATTRIBUTES))
     trainer = Trainer(config)
     data = trainer.make_batches(None)
-    from ml.training.counterfactuals import GroupBlends
     assert isinstance(data, GroupBlends)
     TrainingLoop(trainer, data, tmp_path, preview=data.preview(4), progress=False).run(12)
-    import json
     logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
     kinds = {key.rsplit("/", 1)[-1] for row in logged for key in row if key.startswith("counterfactual/")}
     assert kinds == {"face", "mean"}  # both kinds of reference were trained toward

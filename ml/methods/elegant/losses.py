@@ -13,8 +13,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from ml.training.counterfactuals import counterfactual_loss  # noqa: F401 (shared with HomoInterpGAN)
-
 
 def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
     logits = logits.float()

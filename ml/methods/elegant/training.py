@@ -24,7 +24,7 @@ import torch
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import build_discriminators, build_generator, build_references
-from ml.training.counterfactuals import CounterfactualPairs
+from ml.training.counterfactuals import CounterfactualPairs, counterfactual_loss
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
 from ml.training.loop import TrainingTask, seed_everything
@@ -184,7 +184,7 @@ class ElegantTrainer(TrainingTask):
                                        config.small_scale_weight)
         loss_cf = None
         if targets is not None:
-            loss_cf = losses.counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
+            loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
                                                  config.counterfactual_region_boost)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
         self.optimizer_g.zero_grad(set_to_none=True)
