@@ -101,6 +101,11 @@ def choice(title: str, options: list[str], default: str | None = None, **extra: 
             "default": options[0] if default is None else default, "widget": "choice", **extra}
 
 
+def toggle(title: str, default: bool = False, **extra: Any) -> dict:
+    """An on/off control drawn as a switch."""
+    return {"type": "boolean", "title": title, "default": bool(default), "widget": "toggle", **extra}
+
+
 def exemplar(title: str, attribute: str | None = None, presets: dict[str, str] | None = None,
              **extra: Any) -> dict:
     """A reference-image control: the id of an exemplar (or photo), or null for none.

@@ -20,8 +20,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_FIGURES = REPO / "docs" / "eval"
 # Manifest keys every evaluated method records, plus the method's own.
-COMMON_KEYS = ("attribute_success", "identity_similarity", "reconstruction_l1", "outside_change",
-               "counterfactual_l1")
+COMMON_KEYS = ("attribute_success", "identity_similarity", "reconstruction_l1", "decoder_reconstruction_l1",
+               "outside_change", "counterfactual_l1")
 METHOD_KEYS = {"elegant": "exemplar_fidelity", "homointerp": "slider_rank_correlation"}
 
 
@@ -36,7 +36,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figures", default=str(DEFAULT_FIGURES), help="where to write the PNG figures")
     parser.add_argument("--no-figures", action="store_true")
     parser.add_argument("--record", action="store_true", help="store the metrics in the manifest too")
+    parser.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
+                        help="a default for every render, as JSON (keep_detail=false); repeatable")
     parser.add_argument("--threads", type=int)
+
+
+def parse_controls(pairs) -> dict:
+    """['keep_detail=false', 'mode=inversion'] -> {'keep_detail': False, 'mode': 'inversion'}."""
+    controls = {}
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"--control wants NAME=VALUE, got {pair!r}")
+        try:
+            controls[name] = json.loads(text)
+        except json.JSONDecodeError:
+            controls[name] = text
+    return controls
 
 
 def method_module(name: str):
@@ -139,6 +155,15 @@ def run(args: argparse.Namespace) -> int:
     method = registry.get(args.method)
     checkpoint_dir = _checkpoint_dir(args.checkpoint)
     editor = method.load_editor(checkpoint_dir)
+    if args.control:
+        from ml.controls import ControlsError
+
+        if args.record:
+            raise SystemExit("--record keeps the numbers of the editor's own defaults: drop --control")
+        try:
+            editor.set_defaults(parse_controls(args.control))
+        except ControlsError as error:
+            raise SystemExit(f"--control: {error}") from None
     out = Path(args.out) if args.out else checkpoint_dir
     out.mkdir(parents=True, exist_ok=True)
     if args.data != "synthetic":
@@ -156,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(args.method, editor, Graders.load(), count=args.count, seed=args.data_seed,
                       figures_dir=None if args.no_figures else args.figures)
     report["checkpoint"] = str(checkpoint_dir)
+    report["controls"] = parse_controls(args.control)
     print(format_report(report))
     (out / "eval.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"wrote {out / 'eval.json'}" + (f" and figures in {args.figures}" if not args.no_figures else ""))

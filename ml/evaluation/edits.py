@@ -35,12 +35,12 @@ def grade_edits(graders: Graders, attribute: str, sources: FaceSet, edited: np.n
     return result
 
 
-def reconstruction(editor, images: np.ndarray, latents) -> dict:
-    """L1 (in [0, 1] pixel units) of each face rendered back with the schema's default controls,
-    and the editor's timing on this machine."""
+def reconstruction(editor, images: np.ndarray, latents, controls=None) -> dict:
+    """L1 (in [0, 1] pixel units) of each face rendered back with the editor's default controls
+    (and `controls`), and the editor's timing on this machine."""
     import time
 
-    defaults = editor.validate({})
+    defaults = editor.validate(dict(controls or {}))
     errors, times = [], []
     for image, latent in zip(images, latents):
         start = time.perf_counter()

@@ -5,7 +5,8 @@ reference of faces with the attribute (when the source lacks it) or without it (
 The truth is the source rendered with that attribute switched, its own style kept. Slider
 evenness: along strengths 0, 1/4, ..., 1 the oracle's intensity of the attribute should rise (or
 fall) monotonically; we report Spearman's rank correlation between strength and the intensity
-moved toward the target, averaged over faces and groups (1 = perfectly ordered).
+moved toward the target, averaged over faces and groups (1 = perfectly ordered). Renders use the
+editor's defaults (`keep_detail` among them) for every control the grading does not set.
 """
 from __future__ import annotations
 
@@ -64,10 +65,13 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
         evenness[group] = {"attribute": attribute, "rank_correlation": float(np.mean(correlations)),
                            "intensity_change": float((toward_target[:, -1] - toward_target[:, 0]).mean())}
     recon = reconstruction(editor, sources.images, latents)
+    # with detail kept, no edit gives the photo back; the decoder's own error is worth knowing
+    decoder = reconstruction(editor, sources.images, latents, {"keep_detail": False})
     summary = {
         "attribute_success": mean_over(per_attribute, "success"),
         "identity_similarity": mean_over(per_attribute, "identity_similarity"),
         "reconstruction_l1": recon["reconstruction_l1"],
+        "decoder_reconstruction_l1": decoder["reconstruction_l1"],
         "slider_rank_correlation": float(np.mean([g["rank_correlation"] for g in evenness.values()]))
         if evenness else float("nan"),
         "outside_change": mean_over(per_attribute, "outside_change"),

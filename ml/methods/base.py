@@ -32,6 +32,7 @@ class Editor(abc.ABC):
     def __init__(self, image_size: int, manifest: Mapping[str, Any] | None = None):
         self.image_size = image_size
         self.manifest = dict(manifest or {})
+        self._default_overrides: dict[str, Any] = {}
 
     @abc.abstractmethod
     def controls_schema(self) -> dict:
@@ -57,15 +58,29 @@ class Editor(abc.ABC):
 
     def validate(self, controls: Any) -> dict:
         """Controls with defaults filled in, or ControlsError with the reason."""
+        if self._default_overrides and isinstance(controls, Mapping):
+            controls = {**self._default_overrides, **controls}
         return validate_controls(self.controls_schema(), controls)
+
+    def set_defaults(self, controls: Mapping[str, Any]) -> "Editor":
+        """Use these values wherever a render does not set the control (an evaluation of the
+        editor with a switch flipped, say); `describe()` shows them as the defaults."""
+        checked = validate_controls(self.controls_schema(), dict(controls))
+        self._default_overrides.update({name: checked[name] for name in controls})
+        return self
 
     def referenced_ids(self, controls: Mapping[str, Any]) -> list[str]:
         """The exemplar ids that `controls` refer to, in schema order."""
         return exemplar_ids(self.controls_schema(), dict(controls))
 
     def describe(self) -> dict:
+        schema = self.controls_schema()
+        if self._default_overrides:
+            properties = {name: {**spec, "default": self._default_overrides.get(name, spec.get("default"))}
+                          for name, spec in schema["properties"].items()}
+            schema = {**schema, "properties": properties}
         return {"method": self.method, "image_size": self.image_size, "alignment": self.alignment,
-                "controls": self.controls_schema()}
+                "controls": schema}
 
 
 @dataclasses.dataclass(frozen=True)

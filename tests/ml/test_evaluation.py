@@ -83,8 +83,28 @@ def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
 
     report = evaluate("homointerp", editor, graders, count=2, figures_dir=tmp_path / "figures", photos=())
     _check_report("homointerp", report)
+    assert report["summary"]["decoder_reconstruction_l1"] == report["summary"]["reconstruction_l1"]
+    editor.set_defaults({"keep_detail": True})  # what `--control keep_detail=true` does
+    assert editor.describe()["controls"]["properties"]["keep_detail"]["default"] is True
+    kept = evaluate("homointerp", editor, graders, count=2, figures_dir=None)["summary"]
+    assert kept["reconstruction_l1"] < 0.005 < kept["decoder_reconstruction_l1"]
     assert set(report["sliders"]) == {"expression", "gender", "hair_color", "hair_style", "age"}
     assert (tmp_path / "figures" / "homointerp-strips.png").is_file()
+
+
+def test_eval_controls_are_parsed_and_checked_against_the_schema(tmp_path):
+    from ml.controls import ControlsError
+    from ml.evaluation.cli import parse_controls
+
+    assert parse_controls(["keep_detail=false", "hair_color=0.5", "hair_color_target=not Blond_Hair"]) == \
+        {"keep_detail": False, "hair_color": 0.5, "hair_color_target": "not Blond_Hair"}
+    with pytest.raises(SystemExit, match="NAME=VALUE"):
+        parse_controls(["keep_detail"])
+    editor = _untrained_editor("homointerp", tmp_path / "model")
+    with pytest.raises(ControlsError, match="unknown control"):
+        editor.set_defaults({"keep_details": True})
+    with pytest.raises(ControlsError, match="must be boolean"):
+        editor.set_defaults({"keep_detail": "yes"})
 
 
 @pytest.mark.parametrize("method", ["elegant", "homointerp"])

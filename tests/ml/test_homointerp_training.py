@@ -104,7 +104,8 @@ def test_editor_strength_zero_reproduces_the_reconstruction(trained):
     assert isinstance(editor, HomoInterpEditor) and editor.image_size == 64
     photo = _uint8(images[0])
     latent = editor.encode(photo)
-    assert set(latent) == {"features"} and latent["features"].shape == (1, 16, 4, 4)
+    assert set(latent) == {"features", "image", "reconstruction"} and latent["features"].shape == (1, 16, 4, 4)
+    assert editor.controls_schema()["properties"]["keep_detail"]["default"] is False  # the paper's render
     reconstruction = editor.render(latent, {})
     assert reconstruction.shape == (64, 64, 3) and reconstruction.dtype == np.uint8
     zeros = {name: 0.0 for name in editor.config.branch_names}
@@ -114,6 +115,41 @@ def test_editor_strength_zero_reproduces_the_reconstruction(trained):
                                                             .float() / 127.5 - 1))
     expected = ((decoded[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
     assert np.array_equal(reconstruction, expected)
+
+
+def test_keep_detail_gives_the_photo_back_and_adds_only_the_decoders_change(trained):
+    _, checkpoint, images = trained
+    editor = HomoInterpEditor.from_checkpoint(checkpoint)
+    photo = _uint8(images[0])
+    latent = editor.encode(photo)
+    kept = {"keep_detail": True}
+    # no edit: the photo itself, where the decoder alone gives a blurry copy
+    assert np.abs(editor.render(latent, kept).astype(int) - photo).max() <= 1
+    assert np.abs(editor.render(latent, {}).astype(int) - photo).mean() > 5
+    exemplar = editor.encode(_uint8(images[1]))
+    edit = {"hair_color": 1.0, "hair_color_reference": "ref"}
+    decoded = editor.render(latent, edit, {"ref": exemplar}).astype(int)
+    detailed = editor.render(latent, {**edit, **kept}, {"ref": exemplar}).astype(int)
+    change = decoded - editor.render(latent, {}).astype(int)
+    assert np.abs(detailed - np.clip(photo + change, 0, 255)).max() <= 2
+    # a latent cached without the photo (an older FaceLab) still renders, as the decoder draws it
+    features_only = {"features": latent["features"]}
+    assert np.array_equal(editor.render(features_only, {**edit, **kept}, {"ref": exemplar}), decoded)
+
+
+def test_counterfactual_loss_can_grade_the_detail_kept_render(tmp_path):
+    import json
+
+    from ml.data.world import ATTRIBUTES
+
+    config = Config.preset("tiny", counterfactual_weight=5.0, keep_detail=True, attribute_names=tuple(ATTRIBUTES))
+    trainer = Trainer(config)
+    data = trainer.make_batches(None)
+    TrainingLoop(trainer, data, tmp_path, progress=False).run(3)
+    logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(row["counterfactual"]) for row in logged if "counterfactual" in row)
+    editor = editor_from_trainer(trainer)
+    assert editor.controls_schema()["properties"]["keep_detail"]["default"] is True
 
 
 def test_editor_strength_moves_features_monotonically(trained):

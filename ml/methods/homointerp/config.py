@@ -69,7 +69,7 @@ class Config(TrainingConfig):
                     "decoder_widths": (128, 64, 32, 16), "critic_width": 64, "batch_size": 16,
                     "steps": 6000, "precision": "auto", "channels_last": True,
                     "sample_every": 500, "checkpoint_every": 250, "log_every": 10,
-                    "feature_network": "auto", "counterfactual_weight": 5.0},
+                    "feature_network": "auto", "counterfactual_weight": 5.0, "keep_detail": True},
         # Unit tests: 64 px (a 4x4 latent), a few channels.
         "tiny": {"image_size": 64, "encoder_widths": (4, 8, 8, 16, 16), "interp_width": 16,
                  "decoder_widths": (16, 8, 8, 4), "critic_width": 16, "batch_size": 4,
@@ -111,6 +111,11 @@ class Config(TrainingConfig):
     # the synthetic world and renders the blends as it trains.
     counterfactual_weight: float = 0.0
     counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
+    # Not in the paper, which decodes F_out directly: the editor's "keep detail" switch renders
+    # x + G(F_out) - G(F), the photo with only the decoder's change added, so a blurry decoder
+    # blurs the edit but not the face. This field is the switch's default, and with a
+    # counterfactual weight the counterfactual loss grades that render.
+    keep_detail: bool = False
     # "auto": ImageNet VGG19 if its weights are in the torch hub cache, else the project's
     # trained feature oracle, else a frozen random network. Or "vgg19" | "oracle" | "random".
     feature_network: str = "auto"

@@ -7,8 +7,13 @@ Controls, per branch `b` (group names from the config, plus "residual"):
   b_target       with no exemplar: which mean reference to move toward, "Smiling" (mean latent
                  of training faces that smile) or "not Smiling"; the residual branch uses the
                  average face
+and once:
+  keep_detail    on: the photo plus the decoder's change, x + G(F_out) - G(F); off: G(F_out),
+                 as the paper renders (default: the config's `keep_detail`)
 
-Latent: {"features": E(x)} (1, C, H/16, W/16). A slider move costs interpolator + decoder.
+Latent: {"features": E(x) (1, C, H/16, W/16), "image": x, "reconstruction": G(E(x))}; a latent
+without the last two (cached by an older FaceLab) renders as G(F_out). A slider move costs
+interpolator + decoder.
 """
 from __future__ import annotations
 
@@ -19,10 +24,10 @@ import numpy as np
 import torch
 
 from ml import checkpoints
-from ml.controls import ControlsError, choice, exemplar, object_schema, slider
+from ml.controls import ControlsError, choice, exemplar, object_schema, slider, toggle
 from ml.methods.base import Editor, Latent
 from ml.methods.homointerp.config import RESIDUAL_NAME, Config
-from ml.methods.homointerp.networks import HomoInterpGAN
+from ml.methods.homointerp.networks import HomoInterpGAN, keep_detail
 from ml.nets.references import MeanReferences, fit_references
 from ml.training.data import images_to_tensor, tensor_to_images
 from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
@@ -102,6 +107,9 @@ class HomoInterpEditor(Editor):
             properties[f"{name}_reference"] = exemplar(f"{title} reference", labels[0] if labels else None)
             targets = [option for label in labels for option in (label, NOT_PREFIX + label)] or [AVERAGE_FACE]
             properties[f"{name}_target"] = choice(f"{title} target without a reference", targets)
+        properties["keep_detail"] = toggle("Keep photo detail", self.config.keep_detail,
+                                           description="add only what the edit changes to the photo, "
+                                                       "instead of redrawing the whole face")
         return object_schema(properties)
 
     def controls_schema(self) -> dict:
@@ -125,7 +133,9 @@ class HomoInterpEditor(Editor):
         pixels = prepare_input(images_to_tensor(image), self.channels_last, self.device)
         with autocast(self.precision, self.device):
             features = self.model.encoder(pixels)
-        return {"features": features.float().cpu()}
+            reconstruction = self.model.decoder(features)
+        return {"features": features.float().cpu(), "image": images_to_tensor(image).contiguous(),
+                "reconstruction": reconstruction.float().cpu().contiguous()}
 
     @torch.no_grad()
     def fit_references(self, images: np.ndarray, attributes: np.ndarray, names: Sequence[str]) -> MeanReferences:
@@ -177,10 +187,13 @@ class HomoInterpEditor(Editor):
     @torch.no_grad()
     def render(self, latent: Latent, controls: Mapping[str, Any],
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
+        controls = self.validate(controls)
         features = self.render_features(latent, controls, references)
         with autocast(self.precision, self.device):
-            image = self.model.decoder(prepare_input(features, self.channels_last, self.device))
-        return tensor_to_images(image.float())[0]
+            image = self.model.decoder(prepare_input(features, self.channels_last, self.device)).float().cpu()
+        if controls["keep_detail"] and "image" in latent and "reconstruction" in latent:
+            image = keep_detail(latent["image"], image, latent["reconstruction"])
+        return tensor_to_images(image)[0]
 
 
 def editor_from_trainer(trainer, manifest: Mapping[str, Any] | None = None) -> HomoInterpEditor:

@@ -365,6 +365,12 @@ def feature_channels(network: FeatureNetwork, image_size: int) -> list[int]:
         return [f.shape[1] for f in network(torch.zeros(1, 3, image_size, image_size))]
 
 
+def keep_detail(source: torch.Tensor, decoded: torch.Tensor, reconstruction: torch.Tensor) -> torch.Tensor:
+    """The source image plus what the edit changed in decoder space, G(F_out) - G(F): the
+    decoder's blur cancels out of every pixel the edit leaves alone (not in the paper)."""
+    return (source.float() + decoded.float() - reconstruction.float()).clamp(-1.0, 1.0)
+
+
 class HomoInterpGAN(nn.Module):
     """The deploy model: encoder, interpolator, decoder, and the mean references."""
 

@@ -11,7 +11,8 @@ F_interp = I(F, F_perm, v):
 With `counterfactual_weight` > 0 (the starter preset, not the paper) batches come from the
 synthetic world's `GroupBlends`, the permutation pairs each face with the next one, and a fifth
 update moves encoder, interpolator and decoder toward the true render of one group's slider at a
-random strength (toward the next face, or the group's mean face).
+random strength (toward the next face, or the group's mean face); with `keep_detail` that loss
+grades x + G(F_interp) - G(F), the render the editor shows with its "keep detail" switch on.
 Steps 1-3 see F detached: the official code backpropagates them into the encoder too, then zeroes
 those gradients before step 4, which is the same update. The critic runs in float32 (small, and
 the gradient penalty's double backward is sensitive); everything else under the configured
@@ -29,7 +30,8 @@ from torch import nn
 from ml.methods.homointerp import losses
 from ml.methods.homointerp.config import Config
 from ml.methods.homointerp.networks import (FeatureDiscriminator, FeatureNetwork, HomoInterpGAN, KGTransform,
-                                            build_feature_network, feature_channels, load_vgg19_state_dict)
+                                            build_feature_network, feature_channels, keep_detail,
+                                            load_vgg19_state_dict)
 from ml.training.counterfactuals import BlendBatch, GroupBlends, counterfactual_loss
 from ml.training.data import ImageAttributeSet
 from ml.training.images import make_grid
@@ -205,7 +207,12 @@ class Trainer(TrainingTask):
                 return {}
             strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
             strengths[:, blends.group] = blends.strengths.to(self.device)
-            edited = self.model.decoder(self.model.interpolator(features, self._input(references), strengths))
+            moved = self.model.interpolator(features, self._input(references), strengths)
+            if config.keep_detail:  # grade the render the editor shows: x + G(F_out) - G(F)
+                edited, reconstructed = self.model.decoder(torch.cat([moved, features])).chunk(2)
+                edited = keep_detail(images, edited, reconstructed)
+            else:
+                edited = self.model.decoder(moved)
         targets = self._input(blends.targets.float())
         loss = counterfactual_loss([edited], [targets], [images], config.counterfactual_region_boost)
         names = ("encoder", "interpolator", "decoder")
