@@ -20,6 +20,7 @@ import typing
 from typing import Any, ClassVar
 
 PRESET_NAMES = ("tiny", "starter", "paper")
+WORLD_POSES = ("wide", "celeba")  # ml.data.world.sampler.POSES, named here so configs need no world
 
 
 class ConfigError(ValueError):
@@ -50,6 +51,10 @@ class TrainingConfig:
     eval_every: int = 0
     checkpoint_every: int = 2000
     keep_checkpoints: int = 2
+    # Head poses of the synthetic faces a method trains on (`--data synthetic`, and the pairs or
+    # blends a starter renders as it trains): "celeba", the near-frontal spread of CelebA crops,
+    # or "wide", yaw uniform over +-75 degrees (frontalization needs it; ml.data.world.sampler).
+    world_pose: str = "celeba"
 
     @classmethod
     def preset(cls, name: str = "paper", **overrides: Any):
@@ -82,6 +87,8 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        if self.world_pose not in WORLD_POSES:
+            raise ConfigError(f"world_pose must be one of {', '.join(WORLD_POSES)}, got {self.world_pose!r}")
 
 
 def _to_json(value: Any) -> Any:

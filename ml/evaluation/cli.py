@@ -5,7 +5,9 @@ counterfactual renders (see ml.evaluation), prints a table, writes `eval.json` (
 default the checkpoint directory) and the method's figures (PNG, into --figures, default
 docs/eval/). With `--record` the headline numbers are also stored under `metrics` in the
 checkpoint's manifest. `--data PATH` (a .npz or CelebA-format folder) measures only the
-reconstruction error with no edit on those images, which needs no oracle.
+reconstruction error with no edit on those images, which needs no oracle. The held-out faces
+take the head poses of the crop the method edits (near-frontal for CelebA crops; `--pose wide`
+for the world's whole +-75 degrees), and `--control NAME=VALUE` sets a control for every render.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                             "CelebA-format folder (reconstruction only)")
     parser.add_argument("--count", type=int, default=48, help="held-out faces to evaluate on")
     parser.add_argument("--data-seed", type=int, default=10_000, help="seed of the held-out synthetic faces")
+    parser.add_argument("--pose", choices=("celeba", "wide"),
+                        help="head poses of the held-out faces (default: those of the method's crop, "
+                             "near-frontal 'celeba' for ELEGANT and HomoInterpGAN)")
     parser.add_argument("--out", help="where to write eval.json (default: the checkpoint directory)")
     parser.add_argument("--figures", default=str(DEFAULT_FIGURES), help="where to write the PNG figures")
     parser.add_argument("--no-figures", action="store_true")
@@ -66,17 +71,18 @@ def method_module(name: str):
 
 
 def evaluate(method: str, editor, graders, count: int = 48, seed: int = 10_000,
-             figures_dir: str | Path | None = DEFAULT_FIGURES, photos=None) -> dict:
-    """The whole evaluation of one editor: metrics, and (with figures_dir) figures and photos."""
+             figures_dir: str | Path | None = DEFAULT_FIGURES, photos=None, pose: str | None = None) -> dict:
+    """The whole evaluation of one editor: metrics, and (with figures_dir) figures and photos.
+    `pose`: the held-out faces' head-pose distribution (default: the one the editor's crop holds)."""
     from ml.evaluation.photos import PHOTOS, edit_photos
 
     module = method_module(method)
     start = time.perf_counter()
-    report = {"method": method, **module.evaluate(editor, graders, count=count, seed=seed),
+    report = {"method": method, **module.evaluate(editor, graders, count=count, seed=seed, pose=pose),
               "graders": graders.describe()}
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
-        report["figures"] = module.figures(editor, figures_dir)
+        report["figures"] = module.figures(editor, figures_dir, pose=pose)
         photos = PHOTOS if photos is None else photos
         if photos:
             report["photos"] = edit_photos(editor, module.photo_edits, figures_dir / f"{method}-photo.png", photos)
@@ -99,7 +105,8 @@ def format_report(report: dict) -> str:
     def number(value) -> str:
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
-    lines = [f"{report['method']}: {report['faces']} held-out synthetic people (seed {report['seed']})", ""]
+    lines = [f"{report['method']}: {report['faces']} held-out synthetic people (seed {report['seed']}, "
+             f"{report.get('pose', 'wide')} poses)", ""]
     lines.append(f"{'metric':<26}{'value':>8}")
     for key, value in report["summary"].items():
         lines.append(f"{key:<26}{number(value):>8}")
@@ -149,6 +156,7 @@ def _checkpoint_dir(path: str | Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ml import checkpoints, registry
+    from ml.evaluation import faces
     from ml.runtime import configure_torch
 
     configure_torch(args.threads)
@@ -164,6 +172,9 @@ def run(args: argparse.Namespace) -> int:
             editor.set_defaults(parse_controls(args.control))
         except ControlsError as error:
             raise SystemExit(f"--control: {error}") from None
+    if args.record and args.pose and args.pose != faces.pose_for(editor):
+        raise SystemExit(f"--record keeps the numbers on the poses {args.method} edits "
+                         f"({faces.pose_for(editor)}): drop --pose")
     out = Path(args.out) if args.out else checkpoint_dir
     out.mkdir(parents=True, exist_ok=True)
     if args.data != "synthetic":
@@ -179,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     from ml.evaluation.grading import Graders
 
     report = evaluate(args.method, editor, Graders.load(), count=args.count, seed=args.data_seed,
-                      figures_dir=None if args.no_figures else args.figures)
+                      figures_dir=None if args.no_figures else args.figures, pose=args.pose)
     report["checkpoint"] = str(checkpoint_dir)
     report["controls"] = parse_controls(args.control)
     print(format_report(report))

@@ -31,10 +31,11 @@ def exemplar_sets(world, attribute: str, count: int, seed: int):
     return world_faces.render(world, positive), world_faces.render(world, negative)
 
 
-def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000) -> dict:
+def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
+             pose: str | None = None) -> dict:
     from ml.data.world.params import ATTRIBUTE_INDEX
 
-    world = world_faces.eval_world(editor.image_size)
+    world = world_faces.eval_world(editor.image_size, world_faces.pose_for(editor, pose))
     sources = world_faces.render(world, world_faces.held_out_params(world, count, seed))
     latents, encode_ms = encode_all(editor, sources.images)
     per_attribute, fidelity = {}, {}
@@ -81,12 +82,13 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000) -> d
         "counterfactual_l1": mean_over(per_attribute, "counterfactual_l1"),
     }
     return {"summary": summary, "attributes": per_attribute, "styles": fidelity,
-            "timing": {"encode_ms_mean": encode_ms, **recon}, "faces": len(sources), "seed": seed}
+            "timing": {"encode_ms_mean": encode_ms, **recon}, "faces": len(sources), "seed": seed,
+            "pose": world.pose}
 
 
 # --- figures -------------------------------------------------------------------------------------
 
-def figures(editor, out_dir, seed: int = 20_000) -> dict:
+def figures(editor, out_dir, seed: int = 20_000, pose: str | None = None) -> dict:
     """The swap grid (per attribute: A, B, A with B's attribute, B with A's) and the two-attribute
     4 x 4 interpolation matrix, as PNGs."""
     from pathlib import Path
@@ -94,7 +96,7 @@ def figures(editor, out_dir, seed: int = 20_000) -> dict:
     from ml.training.images import make_grid, save_png
 
     out_dir = Path(out_dir)
-    world = world_faces.eval_world(editor.image_size)
+    world = world_faces.eval_world(editor.image_size, world_faces.pose_for(editor, pose))
     rows = []
     for index, attribute in enumerate(editor.attributes):
         with_it, without_it = exemplar_sets(world, attribute, 2, seed + index)
@@ -126,7 +128,7 @@ def figures(editor, out_dir, seed: int = 20_000) -> dict:
 
 def photo_edits(editor, aligned, seed: int = 30_000) -> list[tuple[str, np.ndarray]]:
     """The photo with each attribute taken from a synthetic exemplar that wears it."""
-    world = world_faces.eval_world(editor.image_size)
+    world = world_faces.eval_world(editor.image_size, world_faces.pose_for(editor))
     latent = editor.encode(aligned)
     edits = [("reconstruction", editor.render(latent, {}))]
     for index, attribute in enumerate(editor.attributes):

@@ -24,7 +24,17 @@ TRAINING_COUNT = 20_000
 TRAINING_CHUNK = 256
 
 
-def eval_world(size: int) -> FaceWorld:
+# The head poses of the held-out faces follow the crop a method edits: CelebA and FFHQ crops hold
+# near-frontal faces, MultiPIE-style frontalization the whole +-75 degrees.
+ALIGNMENT_POSE = {"celeba": "celeba", "ffhq": "celeba", "multipie": "wide"}
+
+
+def pose_for(editor, pose: str | None = None) -> str:
+    """`pose` if given, else the pose distribution of the faces `editor`'s alignment crops."""
+    return pose or ALIGNMENT_POSE.get(editor.alignment, "wide")
+
+
+def eval_world(size: int, pose: str = "wide") -> FaceWorld:
     """A FaceWorld that is safe to use beside torch: triton (which torch._dynamo loads lazily,
     e.g. when an optimizer is built) bundles its own LLVM and segfaults when loaded after Mesa's
     llvmpipe, so it is loaded first."""
@@ -32,7 +42,7 @@ def eval_world(size: int) -> FaceWorld:
         import triton  # noqa: F401
     except ImportError:
         pass
-    return FaceWorld(size)
+    return FaceWorld(size, pose=pose)
 
 
 @functools.lru_cache(maxsize=4)

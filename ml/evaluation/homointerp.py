@@ -42,8 +42,8 @@ def slider_controls(group: str, attribute: str, add: bool, strength: float) -> d
 
 
 def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
-             strengths=STRENGTHS) -> dict:
-    world = world_faces.eval_world(editor.image_size)
+             strengths=STRENGTHS, pose: str | None = None) -> dict:
+    world = world_faces.eval_world(editor.image_size, world_faces.pose_for(editor, pose))
     sources = world_faces.render(world, world_faces.held_out_params(world, count, seed))
     latents, encode_ms = encode_all(editor, sources.images)
     per_attribute, evenness = {}, {}
@@ -79,7 +79,7 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
     }
     return {"summary": summary, "attributes": per_attribute, "sliders": evenness,
             "timing": {"encode_ms_mean": encode_ms, **recon}, "faces": len(sources), "seed": seed,
-            "strengths": list(strengths)}
+            "pose": world.pose, "strengths": list(strengths)}
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -87,14 +87,14 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
 STRIP_STRENGTHS = (0.0, 0.5, 1.0, 1.5, 2.0)
 
 
-def figures(editor, out_dir, seed: int = 20_000) -> dict:
+def figures(editor, out_dir, seed: int = 20_000, pose: str | None = None) -> dict:
     """Strength strips: per group, one held-out face with the group's slider at 0, 0.5, 1, 1.5, 2
     toward the attribute it lacks."""
     from pathlib import Path
 
     from ml.training.images import make_grid, save_png
 
-    world = world_faces.eval_world(editor.image_size)
+    world = world_faces.eval_world(editor.image_size, world_faces.pose_for(editor, pose))
     rows = []
     for index, (group, attribute) in enumerate(graded_attributes(editor).items()):
         params = world_faces.held_out_params(world, 1, seed + index)

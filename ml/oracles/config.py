@@ -38,6 +38,7 @@ class OracleConfig(TrainingConfig):
     }
 
     role: str = "attributes"
+    world_pose: str = "wide"  # oracles grade every pose (their sets, SetSpec, draw the wide spread)
     architecture: str = "residual"  # residual | light
     widths: tuple = (24, 32, 64, 96, 128)
     embedding_dim: int = 128

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     config = method.config(args.preset, **overrides)
     out = Path(args.out or f"runs/{args.method}-{args.preset}")
 
-    dataset = load_dataset(args.data, config.image_size, count=args.count, seed=args.data_seed)
+    dataset = load_dataset(args.data, config.image_size, count=args.count, seed=args.data_seed,
+                           pose=config.world_pose)
     if "attribute_names" in config.field_names() and "attribute_names" not in overrides:
         # a config that numbers its label columns takes them from the data (CelebA has 40, the
         # synthetic world 28); it still refuses groups that name a column the data lacks

@@ -50,11 +50,11 @@ class CounterfactualPairs(IndexedBatches):
     """Endless `CounterfactualBatch`es: batch k edits attribute k mod len(attributes)."""
 
     def __init__(self, attributes: Sequence[str], size: int, batch_size: int, seed: int = 0,
-                 correlation: float = 1.0):
+                 correlation: float = 1.0, pose: str = "wide"):
         from ml.data.world import FaceWorld
 
         self.attributes = list(attributes)
-        self.world = FaceWorld(size=size, correlation=correlation)
+        self.world = FaceWorld(size=size, correlation=correlation, pose=pose)
         self.batch_size = batch_size
         self.seed = seed
         self.next_index = 0
@@ -117,7 +117,7 @@ class GroupBlends(IndexedBatches):
     attribute_names: the label columns of `BlendBatch.attributes`."""
 
     def __init__(self, groups: Sequence[Sequence[str]], attribute_names: Sequence[str], size: int,
-                 batch_size: int, seed: int = 0, correlation: float = 1.0):
+                 batch_size: int, seed: int = 0, correlation: float = 1.0, pose: str = "wide"):
         from ml.data.world import ATTRIBUTES, FaceWorld
 
         unknown = [name for name in attribute_names if name not in ATTRIBUTES]
@@ -128,7 +128,7 @@ class GroupBlends(IndexedBatches):
         if not self.usable_groups:
             raise ValueError("no group moves an attribute the synthetic world draws")
         self.attribute_names = list(attribute_names)
-        self.world = FaceWorld(size=size, correlation=correlation)
+        self.world = FaceWorld(size=size, correlation=correlation, pose=pose)
         self.batch_size = batch_size
         self.seed = seed
         self.next_index = 0

@@ -20,9 +20,11 @@ CACHE_DIR = Path(__file__).resolve().parents[2] / "data-cache"
 _IMAGE_DIRS = ("", "img_align_celeba", "align_5p", "data", "images")
 
 
-def load_dataset(source: str, image_size: int, count: int = 4000, seed: int = 0) -> ImageAttributeSet:
+def load_dataset(source: str, image_size: int, count: int = 4000, seed: int = 0,
+                 pose: str = "wide") -> ImageAttributeSet:
+    """`pose` is the synthetic world's head-pose distribution (ml.data.world.sampler.POSES)."""
     if source == "synthetic":
-        return load_synthetic(image_size, count, seed)
+        return load_synthetic(image_size, count, seed, pose=pose)
     path = Path(source)
     if path.suffix == ".npz":
         return load_npz(path)
@@ -47,23 +49,26 @@ def save_npz(dataset: ImageAttributeSet, path: str | Path) -> Path:
     return path
 
 
-def load_synthetic(image_size: int, count: int, seed: int = 0, chunk: int = 256) -> ImageAttributeSet:
+def load_synthetic(image_size: int, count: int, seed: int = 0, chunk: int = 256,
+                   pose: str = "wide") -> ImageAttributeSet:
     """Render `count` synthetic faces (cached; the same seed gives the same faces)."""
-    cache = CACHE_DIR / f"synthetic-{image_size}px-{count}-seed{seed}.npz"
+    posed = "" if pose == "wide" else f"-{pose}"
+    cache = CACHE_DIR / f"synthetic-{image_size}px-{count}-seed{seed}{posed}.npz"
     if cache.is_file():
         return load_npz(cache)
     try:
         from ml.data.world import ATTRIBUTES, FaceWorld
     except ImportError as error:
         raise RuntimeError(f"the synthetic world (ml.data.world) is not available: {error}") from None
-    world = FaceWorld(image_size)
+    world = FaceWorld(image_size, pose=pose)
     images, attributes = [], []
     for start in range(0, count, chunk):
         batch = world.render(world.sample(min(chunk, count - start), seed=seed * 1_000_003 + start))
         images.append(np.asarray(batch.image, dtype=np.uint8))
         attributes.append(np.asarray(batch.attributes, dtype=np.int8))
     dataset = ImageAttributeSet(np.concatenate(images), np.concatenate(attributes), list(ATTRIBUTES),
-                                fingerprint({"kind": "synthetic", "size": image_size, "count": count, "seed": seed}))
+                                fingerprint({"kind": "synthetic", "size": image_size, "count": count, "seed": seed,
+                                             **({"pose": pose} if posed else {})}))
     save_npz(dataset, cache)
     return dataset
 

@@ -30,6 +30,8 @@ def test_unknown_preset_and_field_are_refused():
         ToyConfig.preset("tiny", imgae_size=8)
     with pytest.raises(ConfigError, match="precision"):
         ToyConfig.preset("tiny", precision="fp8")
+    with pytest.raises(ConfigError, match="world_pose must be one of wide, celeba"):
+        ToyConfig.preset("tiny", world_pose="profile")
 
 
 def test_json_round_trip_restores_tuples():

@@ -158,6 +158,8 @@ def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):
     trainer = ElegantTrainer(config)
     data = trainer.make_batches(toy_faces())
     assert isinstance(data, CounterfactualPairs)
+    assert data.world.pose == "celeba"  # the near-frontal faces of the crops ELEGANT edits
+    assert ElegantTrainer(config.replace(world_pose="wide")).make_batches(None).world.pose == "wide"
     loop = TrainingLoop(trainer, data, tmp_path, preview=data.preview(4), progress=False)
     loop.run(3)
     logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]

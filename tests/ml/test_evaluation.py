@@ -57,6 +57,7 @@ def test_elegant_evaluation_returns_every_key(tmp_path, graders):
     editor = _untrained_editor("elegant", tmp_path / "model")
     report = evaluate("elegant", editor, graders, count=3, figures_dir=tmp_path / "figures", photos=())
     _check_report("elegant", report)
+    assert report["pose"] == "celeba"  # ELEGANT edits CelebA crops: near-frontal held-out faces
     assert set(report["attributes"]) == set(editor.attributes)
     assert {"Bangs", "Eyeglasses", "Eyeglasses_color"} <= set(report["styles"])
     assert (tmp_path / "figures" / "elegant-swap.png").is_file()
@@ -86,7 +87,9 @@ def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
     assert report["summary"]["decoder_reconstruction_l1"] == report["summary"]["reconstruction_l1"]
     editor.set_defaults({"keep_detail": True})  # what `--control keep_detail=true` does
     assert editor.describe()["controls"]["properties"]["keep_detail"]["default"] is True
-    kept = evaluate("homointerp", editor, graders, count=2, figures_dir=None)["summary"]
+    kept = evaluate("homointerp", editor, graders, count=2, figures_dir=None, pose="wide")
+    assert kept["pose"] == "wide" and report["pose"] == "celeba"
+    kept = kept["summary"]
     assert kept["reconstruction_l1"] < 0.005 < kept["decoder_reconstruction_l1"]
     assert set(report["sliders"]) == {"expression", "gender", "hair_color", "hair_style", "age"}
     assert (tmp_path / "figures" / "homointerp-strips.png").is_file()

@@ -145,6 +145,7 @@ def test_counterfactual_loss_can_grade_the_detail_kept_render(tmp_path):
     config = Config.preset("tiny", counterfactual_weight=5.0, keep_detail=True, attribute_names=tuple(ATTRIBUTES))
     trainer = Trainer(config)
     data = trainer.make_batches(None)
+    assert data.world.pose == "celeba"
     TrainingLoop(trainer, data, tmp_path, progress=False).run(3)
     logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
     assert all(np.isfinite(row["counterfactual"]) for row in logged if "counterfactual" in row)

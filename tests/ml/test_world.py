@@ -47,6 +47,26 @@ def test_identity_comes_from_the_identity_id(world):
     assert world.fingerprint() != FaceWorld(size=64, backend="torch").fingerprint()
 
 
+def test_celeba_poses_are_near_frontal_with_the_same_people_and_scenes():
+    from ml.config import WORLD_POSES
+    from ml.data.world.sampler import POSES
+
+    assert WORLD_POSES == POSES  # configs name the world's pose distributions without importing it
+    wide = FaceWorld(size=48, backend="torch")
+    frontal = FaceWorld(size=48, backend="torch", pose="celeba")
+    a, b = wide.sample(2000, seed=4), frontal.sample(2000, seed=4)
+    for field in ("identity", "shape", "intensities", "scene"):
+        assert np.array_equal(getattr(a, field), getattr(b, field)), field
+    assert np.array_equal(a.pose[:, 1:], b.pose[:, 1:])  # pitch and roll as before
+    yaw_wide, yaw_frontal = np.abs(a.pose[:, 0]), np.abs(b.pose[:, 0])
+    assert yaw_wide.max() > 70 and 30 < np.median(yaw_wide) < 45
+    assert yaw_frontal.max() <= 60 and 9 < np.median(yaw_frontal) < 16
+    assert np.mean(yaw_frontal < 30) > 0.85
+    assert frontal.fingerprint() != wide.fingerprint()
+    with pytest.raises(ValueError, match="pose must be one of"):
+        FaceWorld(size=48, backend="torch", pose="profile")
+
+
 def test_render_batch_fields(world):
     params = world.sample(3, seed=2)
     batch = world.render(params)

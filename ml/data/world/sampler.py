@@ -13,6 +13,12 @@ from .params import (
 )
 
 POSE_RANGE = {"yaw": 75.0, "pitch": 20.0, "roll": 10.0}
+# Head-pose distributions. "wide": yaw uniform over +-75 degrees, the MultiPIE-like spread that
+# frontalization needs. "celeba": the near-frontal faces a CelebA crop holds (yaw normal with
+# sd 18 degrees, clipped at +-60), for the methods that edit CelebA-aligned faces. Both draw the
+# same random numbers, so a seed gives the same people, attributes and scenes in either.
+POSES = ("wide", "celeba")
+CELEBA_YAW_SD, CELEBA_YAW_LIMIT = 18.0, 60.0
 
 
 def _blend(marginal: float, conditional, correlation: float):
@@ -75,8 +81,24 @@ def _identity_draws(identity: int, correlation: float):
     return shape, intensities, draw[15:]
 
 
-def sample_faces(n: int, seed: int = 0, identities=None, correlation: float = 1.0) -> FaceParams:
-    """Draw `n` faces. Identity ids come from the seed unless given."""
+def _yaw(uniform: np.ndarray, pose: str) -> np.ndarray:
+    """Yaw in degrees from uniform draws in (-1, 1), under the named pose distribution."""
+    if pose == "wide":
+        return uniform * POSE_RANGE["yaw"]
+    if pose == "celeba":
+        from scipy.special import ndtri
+
+        normal = ndtri(np.clip((uniform + 1.0) / 2.0, 1e-9, 1.0 - 1e-9))
+        return np.clip(normal * CELEBA_YAW_SD, -CELEBA_YAW_LIMIT, CELEBA_YAW_LIMIT)
+    raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
+
+
+def sample_faces(n: int, seed: int = 0, identities=None, correlation: float = 1.0,
+                 pose: str = "wide") -> FaceParams:
+    """Draw `n` faces. Identity ids come from the seed unless given; `pose` names the head-pose
+    distribution (POSES)."""
+    if pose not in POSES:
+        raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
     ids = identity_ids(n, seed) if identities is None else np.asarray(identities, dtype=np.int64)
     if ids.shape != (n,):
         ids = np.resize(ids, n)
@@ -118,7 +140,7 @@ def sample_faces(n: int, seed: int = 0, identities=None, correlation: float = 1.
     styles["Eyeglasses"] = rng.choice(4, n, p=[0.3, 0.3, 0.2, 0.2]).astype(np.int64)
 
     pose = np.stack([
-        rng.uniform(-1, 1, n) * POSE_RANGE["yaw"],
+        _yaw(rng.uniform(-1, 1, n), pose),
         rng.normal(0, 0.4, n).clip(-1, 1) * POSE_RANGE["pitch"],
         rng.normal(0, 0.4, n).clip(-1, 1) * POSE_RANGE["roll"],
     ], axis=1).astype(np.float32)

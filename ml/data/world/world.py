@@ -13,7 +13,7 @@ import numpy as np
 from . import landmarks as landmark_module
 from .pack import pack
 from .params import ATTRIBUTES, FaceParams
-from .sampler import sample_faces
+from .sampler import POSES, sample_faces
 from .scene import SEGMENT_CLASSES
 
 GENERATOR_VERSION = "facelab-world-1"
@@ -61,16 +61,20 @@ class FaceWorld:
     backend: "gl" (GLSL on llvmpipe via EGL), "torch" (the reference), or "auto" (gl when it
     can start, else torch with a warning; the FACELAB_WORLD_BACKEND variable can pin it).
     threads: llvmpipe / torch threads (None: leave as set).
+    pose: the head-pose distribution of `sample` ("wide" or "celeba", see sampler.POSES).
     """
 
     def __init__(self, size: int = 128, correlation: float = 1.0, backend: str = "auto",
-                 threads: int | None = None):
+                 threads: int | None = None, pose: str = "wide"):
         if backend not in ("auto", "gl", "torch"):
             raise ValueError("backend must be 'auto', 'gl' or 'torch'")
         if backend == "auto":  # FACELAB_WORLD_BACKEND=torch pins "auto" (CI without EGL, say)
             backend = os.environ.get("FACELAB_WORLD_BACKEND", "auto")
         self.size = int(size)
         self.correlation = float(correlation)
+        if pose not in POSES:
+            raise ValueError(f"pose must be one of {POSES}, got {pose!r}")
+        self.pose = pose
         self.threads = threads
         self._gl = None
         if backend in ("auto", "gl") and self.size % 4:
@@ -92,7 +96,7 @@ class FaceWorld:
         self.backend = "gl" if self._gl is not None else "torch"
 
     def sample(self, n: int, seed: int = 0, identities=None) -> FaceParams:
-        return sample_faces(n, seed=seed, identities=identities, correlation=self.correlation)
+        return sample_faces(n, seed=seed, identities=identities, correlation=self.correlation, pose=self.pose)
 
     def render_maps(self, params: FaceParams) -> dict:
         """Raw maps: rgb, label, line, depth (and from the GL backend the lifted landmarks)."""
@@ -129,6 +133,6 @@ class FaceWorld:
     def fingerprint(self) -> str:
         """A hash of the generator version, its source and this world's settings."""
         record = {"version": GENERATOR_VERSION, "source": _source_hash(), "size": self.size,
-                  "correlation": self.correlation, "attributes": list(ATTRIBUTES),
+                  "correlation": self.correlation, "pose": self.pose, "attributes": list(ATTRIBUTES),
                   "classes": list(SEGMENT_CLASSES)}
         return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:24]

@@ -73,7 +73,7 @@ class ElegantTrainer(TrainingTask):
         serves only the held-out metric)."""
         if self.config.counterfactual_weight > 0:
             return CounterfactualPairs(self.config.attributes, self.config.image_size, self.config.batch_size,
-                                       seed=self.config.seed if seed is None else seed)
+                                       seed=self.config.seed if seed is None else seed, pose=self.config.world_pose)
         attributes = dataset.select(self.config.attributes)
         return InMemoryBatches(dataset.images, attributes, 2 * self.config.batch_size,
                                seed=self.config.seed if seed is None else seed)

@@ -134,7 +134,7 @@ class Trainer(TrainingTask):
         if self.config.counterfactual_weight > 0:
             return GroupBlends([[name for name, _ in group] for group in self.config.group_labels()],
                                self.config.attribute_names, self.config.image_size, self.config.batch_size,
-                               seed=self.config.seed if seed is None else seed)
+                               seed=self.config.seed if seed is None else seed, pose=self.config.world_pose)
         return super().make_batches(dataset, seed)
 
     def _autocast(self):
