@@ -47,19 +47,27 @@ class CounterfactualBatch:
 
 
 class CounterfactualPairs(IndexedBatches):
-    """Endless `CounterfactualBatch`es: batch k edits attribute k mod len(attributes)."""
+    """Endless `CounterfactualBatch`es: batch k edits attribute k mod len(attributes).
+
+    same_person: the fraction of pairs whose B is A's own face without the attribute (same
+    pose and light), where B wearing A's block must give A back exactly: the plainest lesson
+    that the block has to carry the attribute's style."""
 
     def __init__(self, attributes: Sequence[str], size: int, batch_size: int, seed: int = 0,
-                 correlation: float = 1.0, pose: str = "wide"):
+                 correlation: float = 1.0, pose: str = "wide", same_person: float = 0.0):
         from ml.data.world import FaceWorld
 
         self.attributes = list(attributes)
         self.world = FaceWorld(size=size, correlation=correlation, pose=pose)
         self.batch_size = batch_size
         self.seed = seed
+        self.same_person = float(same_person)
         self.next_index = 0
-        self.fingerprint = fingerprint({"kind": "synthetic-counterfactual-pairs", "world": self.world.fingerprint(),
-                                        "attributes": self.attributes, "seed": seed})
+        record = {"kind": "synthetic-counterfactual-pairs", "world": self.world.fingerprint(),
+                  "attributes": self.attributes, "seed": seed}
+        if self.same_person:
+            record["same_person"] = self.same_person
+        self.fingerprint = fingerprint(record)
 
     def batch(self, index: int) -> CounterfactualBatch:
         from ml.data.world.params import ATTRIBUTE_INDEX, STYLES, FaceParams, style_keys
@@ -68,6 +76,11 @@ class CounterfactualPairs(IndexedBatches):
         name, n = self.attributes[attribute], self.batch_size
         rng = np.random.default_rng([self.seed, index % (2 ** 31), 17])
         faces = self.world.sample(2 * n, seed=int(rng.integers(2 ** 31)))
+        if self.same_person:
+            rows = np.arange(2 * n)
+            same = rng.uniform(size=n) < self.same_person
+            rows[n:][same] = np.flatnonzero(same)
+            faces = faces[rows]
         with_it, without = faces[:n].with_attribute(name, 1.0), faces[n:].with_attribute(name, 0.0)
         styled = style_keys(name)
         for key in styled:  # each face its own style

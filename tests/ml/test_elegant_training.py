@@ -154,6 +154,14 @@ def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):
     assert (first.image_a - first.target_c).abs().amax(dim=(1, 2, 3)).min() > 0.1
     assert (first.image_b - first.target_d).abs().amax(dim=(1, 2, 3)).min() > 0.1
 
+    # with same_person, some pairs are one face with and without: B wearing A's block is A itself
+    mixed = CounterfactualPairs(("Bangs", "Eyeglasses"), 32, 8, seed=1, same_person=0.5)
+    batch = mixed.batch(0)
+    same = (batch.image_a - batch.target_d).abs().amax(dim=(1, 2, 3)) == 0
+    assert 0 < int(same.sum()) < 8
+    assert torch.equal(batch.image_b[same], batch.target_c[same])
+    assert mixed.fingerprint != CounterfactualPairs(("Bangs", "Eyeglasses"), 32, 8, seed=1).fingerprint
+
     config = Config.preset("tiny", counterfactual_weight=5.0, checkpoint_every=2)
     trainer = ElegantTrainer(config)
     data = trainer.make_batches(toy_faces())

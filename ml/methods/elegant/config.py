@@ -22,7 +22,7 @@ class Config(TrainingConfig):
                     "encoder_channels": (32, 64, 128, 256, 256), "discriminator_channels": (32, 64, 128, 256),
                     "steps": 6000, "precision": "auto", "channels_last": True, "lr_step": 1000,
                     "log_every": 10, "sample_every": 250, "eval_every": 500, "checkpoint_every": 250,
-                    "counterfactual_weight": 5.0},
+                    "counterfactual_weight": 5.0, "counterfactual_same_person": 0.25},
         # Unit tests: seconds on one thread.
         "tiny": {"image_size": 32, "batch_size": 4, "attributes": ("Bangs", "Eyeglasses"),
                  "encoder_channels": (8, 16, 16, 32, 32), "discriminator_channels": (8, 16, 16, 32),
@@ -49,6 +49,9 @@ class Config(TrainingConfig):
     # 0 trains exactly as the paper; > 0 needs the synthetic world and renders pairs as it trains.
     counterfactual_weight: float = 0.0
     counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
+    # Fraction of pairs whose B is A's own face without the attribute: B wearing A's block must
+    # then give A back, style and all (the swaps learned a generic fringe from cross-person pairs).
+    counterfactual_same_person: float = 0.0
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4

@@ -73,7 +73,8 @@ class ElegantTrainer(TrainingTask):
         serves only the held-out metric)."""
         if self.config.counterfactual_weight > 0:
             return CounterfactualPairs(self.config.attributes, self.config.image_size, self.config.batch_size,
-                                       seed=self.config.seed if seed is None else seed, pose=self.config.world_pose)
+                                       seed=self.config.seed if seed is None else seed, pose=self.config.world_pose,
+                                       same_person=self.config.counterfactual_same_person)
         attributes = dataset.select(self.config.attributes)
         return InMemoryBatches(dataset.images, attributes, 2 * self.config.batch_size,
                                seed=self.config.seed if seed is None else seed)
