@@ -142,7 +142,8 @@ def test_counterfactual_loss_can_grade_the_detail_kept_render(tmp_path):
 
     from ml.data.world import ATTRIBUTES
 
-    config = Config.preset("tiny", counterfactual_weight=5.0, keep_detail=True, attribute_names=tuple(ATTRIBUTES))
+    config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_keep_detail=True, keep_detail=True,
+                           attribute_names=tuple(ATTRIBUTES))
     trainer = Trainer(config)
     data = trainer.make_batches(None)
     assert data.world.pose == "celeba"

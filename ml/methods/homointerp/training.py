@@ -11,8 +11,8 @@ F_interp = I(F, F_perm, v):
 With `counterfactual_weight` > 0 (the starter preset, not the paper) batches come from the
 synthetic world's `GroupBlends`, the permutation pairs each face with the next one, and a fifth
 update moves encoder, interpolator and decoder toward the true render of one group's slider at a
-random strength (toward the next face, or the group's mean face); with `keep_detail` that loss
-grades x + G(F_interp) - G(F), the render the editor shows with its "keep detail" switch on.
+random strength (toward the next face, or the group's mean face); with `counterfactual_keep_detail`
+that loss grades x + G(F_interp) - G(F), the render the editor shows with its "keep detail" switch on.
 Steps 1-3 see F detached: the official code backpropagates them into the encoder too, then zeroes
 those gradients before step 4, which is the same update. The critic runs in float32 (small, and
 the gradient penalty's double backward is sensitive); everything else under the configured
@@ -208,7 +208,7 @@ class Trainer(TrainingTask):
             strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
             strengths[:, blends.group] = blends.strengths.to(self.device)
             moved = self.model.interpolator(features, self._input(references), strengths)
-            if config.keep_detail:  # grade the render the editor shows: x + G(F_out) - G(F)
+            if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited, reconstructed = self.model.decoder(torch.cat([moved, features])).chunk(2)
                 edited = keep_detail(images, edited, reconstructed)
             else:
