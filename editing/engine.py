@@ -2,13 +2,17 @@
 
 Workers and the in-process renderer call these functions. Models load lazily, after the process
 has started, and torch's thread count is set once per process. Per process the engine keeps:
-editors per model version, and a bounded LRU of encoded latents per (photo or exemplar, model
-version); across processes, latents are shared through Redis as safetensors bytes, never pickles.
+editors per model version, a bounded LRU of encoded latents per (photo or exemplar, model
+version), and a small LRU of the latents inside chained recipes (the photo after the first steps,
+so a slider of a later step re-runs that step alone); across processes, photo and exemplar latents
+are shared through Redis as safetensors bytes, never pickles.
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
+import json
 import logging
 import threading
 import time
@@ -157,6 +161,10 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 _lock = threading.Lock()
 _editors: dict[tuple[str, str], object] = {}
 _latents: OrderedDict = OrderedDict()
+# Latents of a chain's intermediate images, per process only: while a user drags a slider of an
+# earlier step every frame makes a new one, too many and too short-lived to send to Redis.
+_chain_latents: OrderedDict = OrderedDict()
+CHAIN_CACHE_SIZE = 8
 
 
 def load_editor_uncached(method: str, checkpoint: str | Path):
@@ -227,8 +235,9 @@ def cached_latent(key: str, editor, image_source) -> object:
 def forget_latents(prefix: str) -> None:
     """Drop cached latents whose key starts with `prefix` (a deleted photo's, say)."""
     with _lock:
-        for key in [k for k in _latents if k.startswith(prefix)]:
-            del _latents[key]
+        for cache in (_latents, _chain_latents):
+            for key in [k for k in cache if k.startswith(prefix)]:
+                del cache[key]
     client = _redis()
     if client:
         for key in client.scan_iter(f"latent:{prefix}*"):
@@ -237,7 +246,7 @@ def forget_latents(prefix: str) -> None:
 
 def cache_stats() -> dict:
     with _lock:
-        return {"latents": len(_latents), "editors": len(_editors)}
+        return {"latents": len(_latents), "chain_latents": len(_chain_latents), "editors": len(_editors)}
 
 
 @dataclass
@@ -252,16 +261,48 @@ class Step:
     references: dict  # exemplar id -> (cache key, image loader)
 
 
+def chain_key(photo_key: str, steps: list[Step], index: int) -> str:
+    """The key of the latent step `index` edits: the photo after steps[:index], as step `index`'s
+    model encodes it. It starts with the photo's key, so forgetting the photo forgets it too."""
+    done = [[step.method, step.version_id, step.controls, sorted(step.references)] for step in steps[:index]]
+    digest = hashlib.sha256(json.dumps(done, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return f"{photo_key}:after:{digest}:{steps[index].version_id}"
+
+
+def _cached_chain_latent(key: str):
+    with _lock:
+        if key in _chain_latents:
+            _chain_latents.move_to_end(key)
+            return _chain_latents[key]
+    return None
+
+
+def _keep_chain_latent(key: str, latent) -> None:
+    with _lock:
+        _chain_latents[key] = latent
+        while len(_chain_latents) > CHAIN_CACHE_SIZE:
+            _chain_latents.popitem(last=False)
+
+
 def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
-    """Run the steps in order; the first edits the photo's cached latent, each next step re-encodes."""
+    """Run the steps in order: the first edits the photo's cached latent, each next step encodes
+    the image so far. A chain starts from its last step whose input latent is cached, so moving
+    a slider of the last step renders that step alone."""
+    start, latent = 0, None
+    for index in range(len(steps) - 1, 0, -1):
+        latent = _cached_chain_latent(chain_key(photo_key, steps, index))
+        if latent is not None:
+            start = index
+            break
     image = None
-    for index, step in enumerate(steps):
+    for index in range(start, len(steps)):
+        step = steps[index]
         editor = editor_for(step.method, step.checkpoint)
         if index == 0:
             latent = cached_latent(f"{photo_key}:{step.version_id}", editor, photo_loader)
-        else:
-            previous = image
-            latent = editor.encode(resize(previous, editor.image_size))
+        elif index > start:
+            latent = editor.encode(resize(image, editor.image_size))
+            _keep_chain_latent(chain_key(photo_key, steps, index), latent)
         references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)
                       for ref_id, (key, loader) in step.references.items()}
         try:
