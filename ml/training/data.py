@@ -21,6 +21,8 @@ import torch
 
 def images_to_tensor(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     """uint8 N x H x W x 3 (or H x W x 3) RGB -> float32 N x 3 x H x W in [-1, 1]."""
+    if isinstance(images, np.ndarray) and not images.flags.writeable:
+        images = images.copy()  # a decoded photo may be read-only; torch wants to own writable memory
     tensor = torch.as_tensor(images)
     if tensor.dim() == 3:
         tensor = tensor.unsqueeze(0)
