@@ -30,7 +30,9 @@ def run(args: argparse.Namespace) -> int:
     editor = method.load_editor(directory).set_precision("auto")
     if not hasattr(editor, "fit_references"):
         raise SystemExit(f"{args.method}'s editor keeps no mean references")
-    dataset = load_dataset(args.data, editor.image_size, count=args.count, seed=args.data_seed)
+    # synthetic faces in the poses the model was trained on (and edits)
+    dataset = load_dataset(args.data, editor.image_size, count=args.count, seed=args.data_seed,
+                           pose=editor.config.world_pose)
     references = editor.fit_references(dataset.images, dataset.attributes, dataset.attribute_names)
     weights_file = directory / checkpoints.WEIGHTS_FILE
     weights = checkpoints.load_weights(weights_file)
