@@ -211,12 +211,26 @@ def _latent_from_bytes(data: bytes):
     return load(data)
 
 
+def _lru_get(cache: OrderedDict, key: str):
+    with _lock:
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+    return None
+
+
+def _lru_put(cache: OrderedDict, key: str, value, size: int) -> None:
+    with _lock:
+        cache[key] = value
+        while len(cache) > size:
+            cache.popitem(last=False)
+
+
 def cached_latent(key: str, editor, image_source) -> object:
     """The latent for `key` from this process's LRU, then Redis, else encode `image_source()` once."""
-    with _lock:
-        if key in _latents:
-            _latents.move_to_end(key)
-            return _latents[key]
+    latent = _lru_get(_latents, key)
+    if latent is not None:
+        return latent
     client = _redis()
     stored = client.get("latent:" + key) if client else None
     if stored:
@@ -225,10 +239,7 @@ def cached_latent(key: str, editor, image_source) -> object:
         latent = editor.encode(resize(image_source(), editor.image_size))
         if client:
             client.set("latent:" + key, _latent_to_bytes(latent), ex=settings.FACELAB_LATENT_TTL)
-    with _lock:
-        _latents[key] = latent
-        while len(_latents) > settings.FACELAB_LATENT_CACHE_SIZE:
-            _latents.popitem(last=False)
+    _lru_put(_latents, key, latent, settings.FACELAB_LATENT_CACHE_SIZE)
     return latent
 
 
@@ -269,28 +280,13 @@ def chain_key(photo_key: str, steps: list[Step], index: int) -> str:
     return f"{photo_key}:after:{digest}:{steps[index].version_id}"
 
 
-def _cached_chain_latent(key: str):
-    with _lock:
-        if key in _chain_latents:
-            _chain_latents.move_to_end(key)
-            return _chain_latents[key]
-    return None
-
-
-def _keep_chain_latent(key: str, latent) -> None:
-    with _lock:
-        _chain_latents[key] = latent
-        while len(_chain_latents) > CHAIN_CACHE_SIZE:
-            _chain_latents.popitem(last=False)
-
-
 def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
     """Run the steps in order: the first edits the photo's cached latent, each next step encodes
     the image so far. A chain starts from its last step whose input latent is cached, so moving
     a slider of the last step renders that step alone."""
     start, latent = 0, None
     for index in range(len(steps) - 1, 0, -1):
-        latent = _cached_chain_latent(chain_key(photo_key, steps, index))
+        latent = _lru_get(_chain_latents, chain_key(photo_key, steps, index))
         if latent is not None:
             start = index
             break
@@ -302,7 +298,7 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
             latent = cached_latent(f"{photo_key}:{step.version_id}", editor, photo_loader)
         elif index > start:
             latent = editor.encode(resize(image, editor.image_size))
-            _keep_chain_latent(chain_key(photo_key, steps, index), latent)
+            _lru_put(_chain_latents, chain_key(photo_key, steps, index), latent, CHAIN_CACHE_SIZE)
         references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)
                       for ref_id, (key, loader) in step.references.items()}
         try:

@@ -163,13 +163,14 @@ def run(args: argparse.Namespace) -> int:
     method = registry.get(args.method)
     checkpoint_dir = _checkpoint_dir(args.checkpoint)
     editor = method.load_editor(checkpoint_dir)
-    if args.control:
+    controls = parse_controls(args.control)
+    if controls:
         from ml.controls import ControlsError
 
         if args.record:
             raise SystemExit("--record keeps the numbers of the editor's own defaults: drop --control")
         try:
-            editor.set_defaults(parse_controls(args.control))
+            editor.set_defaults(controls)
         except ControlsError as error:
             raise SystemExit(f"--control: {error}") from None
     if args.record and args.pose and args.pose != faces.pose_for(editor):
@@ -192,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(args.method, editor, Graders.load(), count=args.count, seed=args.data_seed,
                       figures_dir=None if args.no_figures else args.figures, pose=args.pose)
     report["checkpoint"] = str(checkpoint_dir)
-    report["controls"] = parse_controls(args.control)
+    report["controls"] = controls
     print(format_report(report))
     (out / "eval.json").write_text(json.dumps(report, indent=2, default=float) + "\n")
     print(f"wrote {out / 'eval.json'}" + (f" and figures in {args.figures}" if not args.no_figures else ""))

@@ -130,11 +130,12 @@ class HomoInterpEditor(Editor):
         if image.shape != (self.image_size, self.image_size, 3) or image.dtype != np.uint8:
             raise ValueError(f"expected a {self.image_size}x{self.image_size}x3 uint8 image, "
                              f"got {image.shape} {image.dtype}")
-        pixels = prepare_input(images_to_tensor(image), self.channels_last, self.device)
+        source = images_to_tensor(image).contiguous()
+        pixels = prepare_input(source, self.channels_last, self.device)
         with autocast(self.precision, self.device):
             features = self.model.encoder(pixels)
             reconstruction = self.model.decoder(features)
-        return {"features": features.float().cpu(), "image": images_to_tensor(image).contiguous(),
+        return {"features": features.float().cpu(), "image": source,
                 "reconstruction": reconstruction.float().cpu().contiguous()}
 
     @torch.no_grad()
@@ -170,8 +171,11 @@ class HomoInterpEditor(Editor):
     def render_features(self, latent: Latent, controls: Mapping[str, Any],
                         references: Mapping[str, Latent] | None = None) -> torch.Tensor:
         """The edited latent F_out for validated-or-not controls."""
-        controls = self.validate(controls)
-        references = references or {}
+        return self._edited_features(latent, self.validate(controls), references or {})
+
+    def _edited_features(self, latent: Latent, controls: Mapping[str, Any],
+                         references: Mapping[str, Latent]) -> torch.Tensor:
+        """F_out for controls already validated."""
         source = latent["features"].to(self.device)
         names = self.config.branch_names
         strengths = torch.zeros(1, len(names), device=self.device)
@@ -188,7 +192,7 @@ class HomoInterpEditor(Editor):
     def render(self, latent: Latent, controls: Mapping[str, Any],
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
         controls = self.validate(controls)
-        features = self.render_features(latent, controls, references)
+        features = self._edited_features(latent, controls, references or {})
         with autocast(self.precision, self.device):
             image = self.model.decoder(prepare_input(features, self.channels_last, self.device)).float().cpu()
         if controls["keep_detail"] and "image" in latent and "reconstruction" in latent:
