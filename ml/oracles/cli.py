@@ -66,7 +66,8 @@ def train_role(role: str, args: argparse.Namespace, export_root: Path) -> Path:
     config = oracle_config(role, args.preset, **parse_overrides(args.set))
     cache = Path(args.cache) if args.cache else CACHE_DIR
     train = build_set(SetSpec(config.train_identities, config.views, config.image_size, config.data_seed,
-                              config.correlation, config.toggles), cache)
+                              config.correlation, config.toggles, tuple(config.toggle_focus),
+                              config.paired_toggles), cache)
     val = build_set(SetSpec(config.val_identities, config.views, config.image_size, config.data_seed + 1,
                             config.correlation), cache)
     out = Path(args.runs) / (role if args.preset == "starter" else f"{role}-{args.preset}")

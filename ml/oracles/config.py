@@ -16,6 +16,10 @@ from ml.config import ConfigError, TrainingConfig
 
 ROLES = ("attributes", "identity-loss", "identity-eval")
 
+# The attributes the method evaluations grade edits of (ml.evaluation: ELEGANT's three, and one
+# per HomoInterpGAN group).
+GRADED_ATTRIBUTES = ("Bangs", "Eyeglasses", "Mustache", "Smiling", "Blond_Hair", "Young")
+
 ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     # attributes are small details: more steps than identity (~0.35 s a step on a free core)
     "attributes": {"architecture": "residual", "widths": (24, 32, 64, 96, 128), "seed": 0, "steps": 1800},
@@ -64,6 +68,8 @@ class OracleConfig(TrainingConfig):
     # fraction of training faces with one attribute switched (ml.oracles.data.toggle_attributes);
     # validation stays natural
     toggles: float = 0.0
+    toggle_focus: tuple = ()  # half of the switches pick among these (GRADED_ATTRIBUTES, say)
+    paired_toggles: bool = False  # train on each face and its switched copy together
     precision: str = "auto"
     channels_last: bool = True
     log_every: int = 25
@@ -76,6 +82,13 @@ class OracleConfig(TrainingConfig):
         super().__post_init__()
         if self.role not in ROLES:
             raise ConfigError(f"oracle role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        from ml.data.world.params import ATTRIBUTES
+
+        unknown = [name for name in self.toggle_focus if name not in ATTRIBUTES]
+        if unknown:
+            raise ConfigError(f"toggle_focus names attributes the world does not draw: {', '.join(unknown)}")
+        if self.paired_toggles and not self.toggles:
+            raise ConfigError("paired_toggles needs toggles > 0: with nothing switched the pairs are twins")
 
     @property
     def run_method(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -127,16 +127,24 @@ class SetSpec:
     seed: int = 0
     correlation: float = 1.0
     toggles: float = 0.0  # fraction of faces with one attribute switched (see `toggle_attributes`)
+    toggle_focus: tuple = ()  # attributes that half of the switches pick from
+    paired: bool = False  # the set holds every face twice: as drawn, and with its switch
 
     @property
     def name(self) -> str:
         toggled = f"-t{self.toggles:g}" if self.toggles else ""
+        toggled += f"-f{len(self.toggle_focus)}" if self.toggle_focus else ""
+        toggled += "-paired" if self.paired else ""
         return f"faces-{self.size}px-{self.identities}x{self.views}-seed{self.seed}-c{self.correlation:g}{toggled}"
 
     def fingerprint(self) -> str:
         fields = dataclasses.asdict(self)
-        if not self.toggles:  # sets made before toggles existed keep their fingerprint
-            del fields["toggles"]
+        # sets made before a field existed keep their fingerprint
+        for key, unset in (("toggles", 0.0), ("toggle_focus", ()), ("paired", False)):
+            if fields[key] == unset:
+                del fields[key]
+        if "toggle_focus" in fields:
+            fields["toggle_focus"] = list(fields["toggle_focus"])
         return fingerprint({"kind": "oracle-faces", **fields})
 
 
@@ -151,7 +159,8 @@ def build_set(spec: SetSpec, cache_dir: Path = CACHE_DIR, chunk: int = 256,
     (parts_dir / "spec.json").write_text(json.dumps(dataclasses.asdict(spec)))
     params = sample_views(spec.identities, spec.views, spec.seed, spec.correlation)
     if spec.toggles:
-        params = toggle_attributes(params, spec.toggles, spec.seed)
+        switched = toggle_attributes(params, spec.toggles, spec.seed, spec.toggle_focus)
+        params = params.concat([params, switched]) if spec.paired else switched
     total = len(params)
     parts = []
     import time
@@ -176,14 +185,16 @@ def build_set(spec: SetSpec, cache_dir: Path = CACHE_DIR, chunk: int = 256,
     return faces
 
 
-def toggle_attributes(params, fraction: float, seed: int):
-    """A `fraction` of the faces with one attribute, chosen uniformly, switched: on where it was
-    off, off where it was on (at an intensity inside the label's range, own style kept).
+def toggle_attributes(params, fraction: float, seed: int, focus: Sequence[str] = ()):
+    """A `fraction` of the faces with one attribute switched: on where it was off, off where it
+    was on (at an intensity inside the label's range, own style kept). The attribute is chosen
+    uniformly, or for half of the faces among `focus` when that is given.
 
     These are the faces an editor makes, and the ones an evaluation oracle must read: a mustache
     on a face that would rarely have one. A sampler with realistic correlations shows so few that
     a classifier can read the attribute from its correlates (sex, for a mustache) and still score
-    well on natural faces."""
+    well on natural faces. A set that holds each face beside its switched copy (SetSpec.paired)
+    leaves the correlates no use at all: the two differ in the attribute alone."""
     from ml.data.world.params import ATTRIBUTES, ATTRIBUTE_INDEX
 
     rng = np.random.default_rng([seed, 23])
@@ -191,6 +202,11 @@ def toggle_attributes(params, fraction: float, seed: int):
     chosen = np.flatnonzero(rng.random(len(params)) < fraction)
     attributes = rng.integers(len(ATTRIBUTES), size=len(chosen))
     levels = rng.random(len(chosen))
+    if focus:
+        # drawn after the others so that a set without focus keeps its faces
+        focused = rng.random(len(chosen)) < 0.5
+        picks = rng.integers(len(focus), size=len(chosen))
+        attributes = np.where(focused, [ATTRIBUTE_INDEX[focus[k]] for k in picks], attributes)
     for row, attribute, level in zip(chosen, attributes, levels):
         name = ATTRIBUTES[attribute]
         present = out.intensities[row, ATTRIBUTE_INDEX[name]] > 0.5

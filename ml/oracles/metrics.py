@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.oracles.config import GRADED_ATTRIBUTES
 from ml.oracles.data import FaceSet, world_attributes, world_styles
 from ml.training.data import images_to_tensor
 
@@ -69,11 +70,6 @@ def attribute_report(network: nn.Module, faces: FaceSet) -> dict:
         "intensity_mae": float(np.abs(output["intensities"].numpy() - faces.intensities).mean()),
         "count": len(faces),
     }
-
-
-# The attributes the method evaluations grade edits of (ml.evaluation: ELEGANT's three, and one
-# per HomoInterpGAN group).
-GRADED_ATTRIBUTES = ("Bangs", "Eyeglasses", "Mustache", "Smiling", "Blond_Hair", "Young")
 
 
 def counterfactual_report(network: nn.Module, params, size: int = 128,

@@ -194,6 +194,51 @@ def test_toggled_sets_switch_one_attribute_of_some_faces():
     assert SetSpec(4000, 4).name == "faces-128px-4000x4-seed0-c1" != SetSpec(4000, 4, toggles=0.5).name
 
 
+def test_focused_toggles_switch_the_graded_attributes_more_often():
+    from ml.data.world.params import ATTRIBUTES
+    from ml.oracles.config import GRADED_ATTRIBUTES
+    from ml.oracles.data import sample_views, toggle_attributes
+
+    natural = sample_views(100, 4, seed=5)
+    graded = [ATTRIBUTES.index(name) for name in GRADED_ATTRIBUTES]
+
+    def graded_share(params):
+        switched = params.labels() != natural.labels()
+        return switched[:, graded].any(1).mean() / switched.any(1).mean()
+
+    uniform, focused = toggle_attributes(natural, 1.0, 5), toggle_attributes(natural, 1.0, 5, GRADED_ATTRIBUTES)
+    # 6 of 28 attributes: about a fifth when uniform, about 0.5 + 0.5 * 0.2 with half the draws focused
+    assert graded_share(uniform) < 0.35 < 0.5 < graded_share(focused) < 0.75
+    assert ((focused.labels() != natural.labels()).sum(1) <= 2).all()
+
+
+def test_paired_set_holds_each_face_beside_its_switched_copy(tmp_path):
+    _fast_renderer_or_skip()
+    from ml.oracles.config import GRADED_ATTRIBUTES
+    from ml.oracles.data import SetSpec, build_set
+
+    spec = SetSpec(6, 2, size=32, toggles=1.0, toggle_focus=GRADED_ATTRIBUTES, paired=True)
+    assert spec.name.endswith("-t1-f6-paired")
+    assert spec.fingerprint() != SetSpec(6, 2, size=32, toggles=1.0).fingerprint()
+    faces = build_set(spec, tmp_path, log=lambda line: None)
+    half = len(faces) // 2
+    assert len(faces) == 2 * 6 * 2
+    drawn, switched = faces.subset(slice(0, half)), faces.subset(slice(half, None))
+    assert np.array_equal(drawn.identity, switched.identity) and np.array_equal(drawn.pose, switched.pose)
+    changed = (drawn.attributes != switched.attributes).sum(1)
+    assert ((changed >= 1) & (changed <= 2)).all()  # every copy differs, in one attribute (and its group)
+
+
+def test_oracle_config_refuses_unknown_focus_and_pairs_without_switches():
+    from ml.config import ConfigError
+    from ml.oracles.config import oracle_config
+
+    with pytest.raises(ConfigError, match="Moustache"):
+        oracle_config("attributes", "tiny", toggles=1.0, toggle_focus=("Moustache",))
+    with pytest.raises(ConfigError, match="paired_toggles needs toggles"):
+        oracle_config("attributes", "tiny", paired_toggles=True)
+
+
 def test_best_threshold_separates_pairs():
     from ml.oracles.metrics import best_threshold, verification_pairs
 
