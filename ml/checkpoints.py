@@ -244,12 +244,7 @@ def write_manifest(directory: str | Path, manifest: Manifest) -> None:
 def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
                     with_training_state: bool = False) -> Checkpoint:
     """Load a checkpoint directory (a run directory means its latest checkpoint)."""
-    directory = Path(directory)
-    if not (directory / MANIFEST_FILE).is_file():
-        latest = latest_checkpoint(directory)
-        if latest is None:
-            raise CheckpointError(f"no checkpoint in {directory}")
-        directory = latest
+    directory = resolve_checkpoint(directory)
     manifest = read_manifest(directory)
     weights = load_weights(directory / WEIGHTS_FILE, device=device)
     state = None
@@ -259,6 +254,26 @@ def load_checkpoint(directory: str | Path, device: str | torch.device = "cpu",
             raise CheckpointError(f"{directory} has no training state (an inference-only checkpoint)")
         state = safe_torch_load(state_path, map_location="cpu")
     return Checkpoint(path=directory, manifest=manifest, weights=weights, training_state=state)
+
+
+def resolve_checkpoint(directory: str | Path) -> Path:
+    """A checkpoint directory as given, or a run directory's latest checkpoint."""
+    directory = Path(directory)
+    if (directory / MANIFEST_FILE).is_file():
+        return directory
+    latest = latest_checkpoint(directory)
+    if latest is None:
+        raise CheckpointError(f"no checkpoint in {directory}")
+    return latest
+
+
+def inherited_config(directory: str | Path, config_class, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The config values a run started from the checkpoint at `directory` uses: the checkpoint's
+    own (a fine-tune keeps what made its parent), with `overrides` on top. Fields that the
+    checkpoint names but `config_class` no longer has are left out."""
+    known = set(config_class.field_names()) - {"preset_name"}
+    parent = read_manifest(resolve_checkpoint(directory)).config
+    return {**{key: value for key, value in parent.items() if key in known}, **overrides}
 
 
 def checkpoint_dir(run_dir: str | Path, step: int) -> Path:

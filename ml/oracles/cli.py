@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", help="report: write the tables here too")
     parser.add_argument("--no-record", action="store_true", help="report: leave the manifests as they are")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
-                        help="start a new run from this oracle's weights (fine-tune, e.g. ml/weights/oracles/attributes)")
+                        help="start a new run from this oracle's weights and config, --set on top "
+                             "(fine-tune, e.g. ml/weights/oracles/attributes)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default FACELAB_TORCH_THREADS or all cores)")
     parser.add_argument("--no-progress", action="store_true")
@@ -63,7 +64,13 @@ def train_role(role: str, args: argparse.Namespace, export_root: Path) -> Path:
     from ml.training.cli import parse_overrides
     from ml.training.loop import TrainingLoop
 
-    config = oracle_config(role, args.preset, **parse_overrides(args.set))
+    overrides = parse_overrides(args.set)
+    if args.init_from:  # a fine-tune keeps its parent's hyperparameters unless --set changes them
+        from ml.oracles.config import OracleConfig
+
+        overrides = {key: value for key, value in checkpoints.inherited_config(args.init_from, OracleConfig,
+                                                                                overrides).items() if key != "role"}
+    config = oracle_config(role, args.preset, **overrides)
     cache = Path(args.cache) if args.cache else CACHE_DIR
     train = build_set(SetSpec(config.train_identities, config.views, config.image_size, config.data_seed,
                               config.correlation, config.toggles, tuple(config.toggle_focus),

@@ -5,7 +5,8 @@ the run's last checkpoint; Ctrl-C (or SIGTERM) checkpoints and stops. `--set key
 overrides a config field (JSON values: `--set lr=1e-4 --set attributes='["Bangs","Smiling"]'`).
 `--export DIR` writes an inference-only copy (manifest + safetensors) when training ends.
 `--init-from CHECKPOINT` starts a new run from a checkpoint's weights (an exported model too:
-the networks it lacks, such as critics, start from scratch); the manifest records it as `parent`.
+the networks it lacks, such as critics, start from scratch) and its config, with `--set` on top;
+the manifest records it as `parent`.
 """
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     parser.add_argument("--export", help="after training, copy manifest + weights here")
     parser.add_argument("--init-from", metavar="CHECKPOINT",
-                        help="start a new run from this checkpoint's weights (fine-tune); ignored when resuming")
+                        help="start a new run from this checkpoint's weights and config, --set on top (fine-tune); "
+                             "its weights are not read again when resuming")
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -54,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
     if method.trainer_class is None:
         raise SystemExit(f"{args.method} has no trainer")
     overrides = parse_overrides(args.set)
+    if args.init_from:  # a fine-tune keeps its parent's hyperparameters unless --set changes them
+        overrides = checkpoints.inherited_config(args.init_from, method.config_class, overrides)
     config = method.config(args.preset, **overrides)
     out = Path(args.out or f"runs/{args.method}-{args.preset}")
 
