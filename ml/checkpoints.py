@@ -269,9 +269,10 @@ def resolve_checkpoint(directory: str | Path) -> Path:
 
 def inherited_config(directory: str | Path, config_class, overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The config values a run started from the checkpoint at `directory` uses: the checkpoint's
-    own (a fine-tune keeps what made its parent), with `overrides` on top. Fields that the
-    checkpoint names but `config_class` no longer has are left out."""
-    known = set(config_class.field_names()) - {"preset_name"}
+    own (a fine-tune keeps what made its parent) but for the run settings (precision,
+    intervals: the preset's), with `overrides` on top. Fields that the checkpoint names but
+    `config_class` no longer has are left out."""
+    known = set(config_class.field_names()) - set(config_class.RUN_SETTINGS)
     parent = read_manifest(resolve_checkpoint(directory)).config
     return {**{key: value for key, value in parent.items() if key in known}, **overrides}
 

@@ -34,6 +34,11 @@ class TrainingConfig:
     method: ClassVar[str] = ""
     # preset name -> field overrides; "paper" is the defaults and should stay empty.
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {"paper": {}}
+    # How a run is run on its machine, not what it trains: a fine-tune takes these from its own
+    # preset, not from its parent (bf16 inherited onto a CPU without it runs several times slower).
+    RUN_SETTINGS: ClassVar[tuple[str, ...]] = ("preset_name", "precision", "channels_last", "log_every",
+                                               "sample_every", "eval_every", "checkpoint_every",
+                                               "keep_checkpoints")
 
     preset_name: str = "paper"
     image_size: int = 256

@@ -295,7 +295,8 @@ def test_tiny_oracle_fine_tunes_on_faces_with_switched_attributes(tmp_path):
     assert cli.run(_tiny_args(tmp_path / "first", "attributes", 2)) == 0
     exported = tmp_path / "first" / "weights" / "attributes"
     parent = checkpoints.read_manifest(exported)
-    parent.config["positive_weight_cap"] = 3.0  # as if the parent had been trained with it
+    # as if the parent had been trained with these, on a machine with bf16
+    parent.config.update(positive_weight_cap=3.0, precision="bf16")
     checkpoints.write_manifest(exported, parent)
     args = _tiny_args(tmp_path / "second", "attributes", 2, "--init-from", str(exported), "--set", "toggles=0.5")
     assert cli.run(args) == 0
@@ -303,4 +304,5 @@ def test_tiny_oracle_fine_tunes_on_faces_with_switched_attributes(tmp_path):
     assert manifest.parent["path"] == str(exported) and manifest.parent["steps"] == 2
     # the fine-tune keeps the parent's hyperparameters, with --set on top
     assert manifest.config["toggles"] == 0.5 and manifest.config["positive_weight_cap"] == 3.0
+    assert manifest.config["precision"] == "fp32"  # the tiny preset's: a run setting is not inherited
     assert any("-t0.5" in path.name for path in (tmp_path / "second" / "cache").iterdir())
