@@ -21,6 +21,18 @@ def test_train_command_resumes_and_exports(tmp_path):
     assert manifest.config["preset_name"] == "tiny"
 
 
+def test_a_fine_tune_keeps_its_parents_hyperparameters(tmp_path):
+    data = save_npz(toy_faces(40), tmp_path / "toy.npz")
+    common = ["--preset", "tiny", "--data", str(data), "--threads", "1", "--no-progress", "--steps", "1"]
+    assert main(["train", "elegant", *common, "--out", str(tmp_path / "parent"), "--set", "reconstruction_weight=7",
+                 "--set", "log_every=5", "--export", str(tmp_path / "parent-weights")]) == 0
+    assert main(["train", "elegant", *common, "--out", str(tmp_path / "child"), "--set", "lr=1e-3",
+                 "--init-from", str(tmp_path / "parent-weights"), "--export", str(tmp_path / "child-weights")]) == 0
+    config = checkpoints.read_manifest(tmp_path / "child-weights").config
+    assert config["reconstruction_weight"] == 7 and config["lr"] == 1e-3
+    assert config["log_every"] == 1  # how often to log is the run's own (the tiny preset's), not the parent's
+
+
 def test_homointerp_takes_its_label_columns_from_the_data(tmp_path):
     """The synthetic world has 28 of CelebA's 40 columns: training reads them by name."""
     import numpy as np
