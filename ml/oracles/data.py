@@ -160,7 +160,7 @@ def build_set(spec: SetSpec, cache_dir: Path = CACHE_DIR, chunk: int = 256,
     params = sample_views(spec.identities, spec.views, spec.seed, spec.correlation)
     if spec.toggles:
         switched = toggle_attributes(params, spec.toggles, spec.seed, spec.toggle_focus)
-        params = params.concat([params, switched]) if spec.paired else switched
+        params = type(params).concat([params, switched]) if spec.paired else switched
     total = len(params)
     parts = []
     import time
