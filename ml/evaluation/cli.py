@@ -145,15 +145,6 @@ def evaluate_reconstruction(editor, images: np.ndarray) -> dict[str, float]:
     return {**reconstruction(editor, images, latents), "encode_ms_mean": encode_ms, "images": len(images)}
 
 
-def _checkpoint_dir(path: str | Path) -> Path:
-    from ml import checkpoints
-
-    path = Path(path)
-    if (path / checkpoints.MANIFEST_FILE).is_file():
-        return path
-    return checkpoints.latest_checkpoint(path) or path
-
-
 def run(args: argparse.Namespace) -> int:
     from ml import checkpoints, registry
     from ml.evaluation import faces
@@ -161,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
     configure_torch(args.threads)
     method = registry.get(args.method)
-    checkpoint_dir = _checkpoint_dir(args.checkpoint)
+    checkpoint_dir = checkpoints.resolve_checkpoint(args.checkpoint)
     editor = method.load_editor(checkpoint_dir)
     controls = parse_controls(args.control)
     if controls:
