@@ -8,6 +8,8 @@ checkpoint's manifest. `--data PATH` (a .npz or CelebA-format folder) measures o
 reconstruction error with no edit on those images, which needs no oracle. The held-out faces
 take the head poses of the crop the method edits (near-frontal for CelebA crops; `--pose wide`
 for the world's whole +-75 degrees), and `--control NAME=VALUE` sets a control for every render.
+`--sweep` takes a run directory and grades each checkpoint it keeps (no figures), so a fine-tune
+can be stopped at its best step: a table, and `sweep.json` in --out (default the run directory).
 """
 from __future__ import annotations
 
@@ -43,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record", action="store_true", help="store the metrics in the manifest too")
     parser.add_argument("--control", action="append", default=[], metavar="NAME=VALUE",
                         help="a default for every render, as JSON (keep_detail=false); repeatable")
+    parser.add_argument("--sweep", action="store_true",
+                        help="grade every checkpoint kept in the run directory --checkpoint names")
     parser.add_argument("--threads", type=int)
 
 
@@ -145,6 +149,37 @@ def evaluate_reconstruction(editor, images: np.ndarray) -> dict[str, float]:
     return {**reconstruction(editor, images, latents), "encode_ms_mean": encode_ms, "images": len(images)}
 
 
+SWEEP_COLUMNS = ("attribute_success", "identity_similarity", "reconstruction_l1", "counterfactual_l1")
+
+
+def sweep(method_name: str, run_dir: str | Path, graders, count: int = 48, seed: int = 10_000,
+          pose: str | None = None, controls: dict | None = None) -> list[dict]:
+    """The summary metrics of every checkpoint a run keeps, oldest first, each a row with the
+    checkpoint's path and step."""
+    from ml import checkpoints, registry
+
+    found = checkpoints.list_checkpoints(run_dir)
+    if not found:
+        raise checkpoints.CheckpointError(f"{run_dir} keeps no checkpoints: --sweep takes a run directory")
+    rows = []
+    for directory in found:
+        editor = registry.get(method_name).load_editor(directory)
+        if controls:
+            editor.set_defaults(controls)
+        report = evaluate(method_name, editor, graders, count=count, seed=seed, figures_dir=None, pose=pose)
+        rows.append({"checkpoint": str(directory), "step": checkpoints.read_manifest(directory).steps,
+                     **report["summary"]})
+    return rows
+
+
+def format_sweep(method_name: str, rows: list[dict]) -> str:
+    columns = SWEEP_COLUMNS + (METHOD_KEYS[method_name],)
+    lines = [f"{'step':>8}" + "".join(f"{column[:18]:>20}" for column in columns)]
+    for row in rows:
+        lines.append(f"{row['step']:>8}" + "".join(f"{row[column]:>20.3f}" for column in columns))
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     from ml import checkpoints, registry
     from ml.evaluation import faces
@@ -152,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
 
     configure_torch(args.threads)
     method = registry.get(args.method)
+    if args.sweep:
+        return run_sweep(args)
     checkpoint_dir = checkpoints.resolve_checkpoint(args.checkpoint)
     editor = method.load_editor(checkpoint_dir)
     controls = parse_controls(args.control)
@@ -193,4 +230,26 @@ def run(args: argparse.Namespace) -> int:
         manifest.metrics.update(recorded_metrics(args.method, report))
         checkpoints.write_manifest(checkpoint_dir, manifest)
         print(f"recorded in {checkpoint_dir / checkpoints.MANIFEST_FILE}")
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    from ml.checkpoints import CheckpointError
+    from ml.controls import ControlsError
+    from ml.evaluation.grading import Graders
+
+    if args.record or args.data != "synthetic":
+        raise SystemExit("--sweep grades on synthetic faces and records nothing: drop --record / --data")
+    method_module(args.method)  # refuses a method with no evaluation before any checkpoint loads
+    try:
+        rows = sweep(args.method, args.checkpoint, Graders.load(), count=args.count, seed=args.data_seed,
+                     pose=args.pose, controls=parse_controls(args.control))
+    except (CheckpointError, ControlsError) as error:
+        raise SystemExit(f"--sweep: {error}") from None
+    print(format_sweep(args.method, rows))
+    out = Path(args.out) if args.out else Path(args.checkpoint)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps({"method": args.method, "faces": args.count, "seed": args.data_seed,
+                                                "rows": rows}, indent=2, default=float) + "\n")
+    print(f"wrote {out / 'sweep.json'}")
     return 0

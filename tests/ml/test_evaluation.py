@@ -95,6 +95,28 @@ def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
     assert (tmp_path / "figures" / "homointerp-strips.png").is_file()
 
 
+def test_sweep_grades_every_checkpoint_a_run_keeps_oldest_first(tmp_path, graders):
+    from ml.evaluation.cli import format_sweep, sweep
+
+    run = tmp_path / "run"
+    for step, init_std in ((4, 0.05), (2, 0.02)):  # written out of order, graded in step order
+        directory = checkpoints.checkpoint_dir(run, step)
+        registry.get("elegant").untrained_checkpoint(directory, "tiny", init_std=init_std)
+        manifest = checkpoints.read_manifest(directory)
+        manifest.steps = step
+        checkpoints.write_manifest(directory, manifest)
+    rows = sweep("elegant", run, graders, count=2)
+    assert [row["step"] for row in rows] == [2, 4]
+    assert rows[0]["checkpoint"].endswith("step-0000002")
+    for row in rows:
+        assert 0.0 <= row["attribute_success"] <= 1.0 and math.isfinite(row["exemplar_fidelity"])
+    assert rows[0]["reconstruction_l1"] != rows[1]["reconstruction_l1"]  # two different networks
+    table = format_sweep("elegant", rows).splitlines()
+    assert "exemplar_fidelity" in table[0] and len(table) == 3
+    with pytest.raises(checkpoints.CheckpointError, match="keeps no checkpoints"):
+        sweep("elegant", tmp_path / "empty", graders)
+
+
 def test_eval_controls_are_parsed_and_checked_against_the_schema(tmp_path):
     from ml.controls import ControlsError
     from ml.evaluation.cli import parse_controls
