@@ -163,7 +163,12 @@ def sweep(method_name: str, run_dir: str | Path, graders, count: int = 48, seed:
         raise checkpoints.CheckpointError(f"{run_dir} keeps no checkpoints: --sweep takes a run directory")
     rows = []
     for directory in found:
-        editor = registry.get(method_name).load_editor(directory)
+        try:
+            editor = registry.get(method_name).load_editor(directory)
+        except checkpoints.CheckpointError:
+            if not directory.exists():  # a run still training pruned it since the listing
+                continue
+            raise
         if controls:
             editor.set_defaults(controls)
         report = evaluate(method_name, editor, graders, count=count, seed=seed, figures_dir=None, pose=pose)
