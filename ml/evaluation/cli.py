@@ -161,10 +161,10 @@ def sweep(method_name: str, run_dir: str | Path, graders, count: int = 48, seed:
     found = checkpoints.list_checkpoints(run_dir)
     if not found:
         raise checkpoints.CheckpointError(f"{run_dir} keeps no checkpoints: --sweep takes a run directory")
-    rows = []
+    method, rows = registry.get(method_name), []
     for directory in found:
         try:
-            editor = registry.get(method_name).load_editor(directory)
+            editor = method.load_editor(directory)
         except checkpoints.CheckpointError:
             if not directory.exists():  # a run still training pruned it since the listing
                 continue
@@ -172,16 +172,16 @@ def sweep(method_name: str, run_dir: str | Path, graders, count: int = 48, seed:
         if controls:
             editor.set_defaults(controls)
         report = evaluate(method_name, editor, graders, count=count, seed=seed, figures_dir=None, pose=pose)
-        rows.append({"checkpoint": str(directory), "step": checkpoints.read_manifest(directory).steps,
-                     **report["summary"]})
+        rows.append({"checkpoint": str(directory), "step": editor.manifest["steps"], **report["summary"]})
     return rows
 
 
 def format_sweep(method_name: str, rows: list[dict]) -> str:
     columns = SWEEP_COLUMNS + (METHOD_KEYS[method_name],)
-    lines = [f"{'step':>8}" + "".join(f"{column[:18]:>20}" for column in columns)]
+    width = max(map(len, columns)) + 2
+    lines = [f"{'step':>8}" + "".join(f"{column:>{width}}" for column in columns)]
     for row in rows:
-        lines.append(f"{row['step']:>8}" + "".join(f"{row[column]:>20.3f}" for column in columns))
+        lines.append(f"{row['step']:>8}" + "".join(f"{row[column]:>{width}.3f}" for column in columns))
     return "\n".join(lines)
 
 
