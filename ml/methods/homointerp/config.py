@@ -111,6 +111,15 @@ class Config(TrainingConfig):
     # the synthetic world and renders the blends as it trains.
     counterfactual_weight: float = 0.0
     counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
+    # Also not in the paper, and part of the same update: the decoder must draw each true blend
+    # from its own encoding, G(E(target)) ~ target with the changed pixels boosted
+    # (`counterfactual_autoencode_weight`), and the interpolator's output must land on that
+    # encoding, I(F, F_ref, v) ~ E(target) (`counterfactual_feature_weight`, E(target) held fixed).
+    # Without them nothing asks the encoder to keep what a smile or age changes: a linear probe on
+    # the starter's latent read Smiling and Young at chance, and decoding the true blend's own
+    # encoding showed a smile on 17% of faces.
+    counterfactual_autoencode_weight: float = 0.0
+    counterfactual_feature_weight: float = 0.0
     # Not in the paper, which decodes F_out directly: the editor's "keep detail" switch renders
     # x + G(F_out) - G(F), the photo with only the decoder's change added, so a blurry decoder
     # blurs the edit but not the face. `keep_detail` is the switch's default (a render choice:

@@ -200,6 +200,9 @@ class Trainer(TrainingTask):
     def _counterfactual_step(self, images, blends: BlendBatch):
         """Encoder, interpolator and decoder toward the true render of the group moved by v."""
         config = self.config
+        targets = self._input(blends.targets.float())
+        autoencode = config.counterfactual_autoencode_weight > 0
+        match_features = config.counterfactual_feature_weight > 0
         with self._autocast():
             features = self.model.encoder(images)
             references = self._blend_references(features, blends)
@@ -208,22 +211,38 @@ class Trainer(TrainingTask):
             strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
             strengths[:, blends.group] = blends.strengths.to(self.device)
             moved = self.model.interpolator(features, self._input(references), strengths)
+            target_features = self.model.encoder(targets) if autoencode or match_features else None
+            # one decoder pass over everything that is decoded: F_out, then F, then E(target)
+            decoder_inputs = [moved]
+            if config.counterfactual_keep_detail:
+                decoder_inputs.append(features)
+            if autoencode:
+                decoder_inputs.append(target_features)
+            decoded = self.model.decoder(torch.cat(decoder_inputs)).split(images.shape[0])
+            edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
-                edited, reconstructed = self.model.decoder(torch.cat([moved, features])).chunk(2)
-                edited = keep_detail(images, edited, reconstructed)
-            else:
-                edited = self.model.decoder(moved)
-        targets = self._input(blends.targets.float())
+                edited = keep_detail(images, edited, decoded[1])
         loss = counterfactual_loss([edited], [targets], [images], config.counterfactual_region_boost)
+        record = {"counterfactual": loss.item()}
+        total = config.counterfactual_weight * loss
+        if autoencode:
+            redrawn = counterfactual_loss([decoded[-1]], [targets], [images], config.counterfactual_region_boost)
+            total = total + config.counterfactual_autoencode_weight * redrawn
+            record["counterfactual_autoencode"] = redrawn.item()
+        if match_features:
+            landing = torch.nn.functional.mse_loss(moved.float(), target_features.detach().float())
+            total = total + config.counterfactual_feature_weight * landing
+            record["counterfactual_features"] = landing.item()
         names = ("encoder", "interpolator", "decoder")
         for name in names:
             self._optimizers[name].zero_grad(set_to_none=True)
-        (config.counterfactual_weight * loss).backward()
+        total.backward()
         for name in names:
             self._optimizers[name].step()
         group = config.branch_names[blends.group]
         kind = "mean" if blends.mean_label else "face"
-        return {"counterfactual": loss.item(), f"counterfactual/{group}/{kind}": loss.item()}
+        record[f"counterfactual/{group}/{kind}"] = loss.item()
+        return record
 
     def _decoder_step(self, features, images):
         with self._autocast():
