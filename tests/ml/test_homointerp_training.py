@@ -278,7 +278,8 @@ def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path):
 
 def test_the_feature_landing_term_moves_the_interpolator():
     """counterfactual_feature_weight pulls I(F, F_ref, v) toward E(target): the same seeded step
-    with and without it leaves the interpolator different."""
+    with and without it leaves the interpolator different and the encoder the same (through the
+    encoder the term would pull E(x) onto E(target), erasing the difference the edit needs)."""
     from ml.data.world import ATTRIBUTES
 
     def one_step(weight):
@@ -287,7 +288,8 @@ def test_the_feature_landing_term_moves_the_interpolator():
         trainer = Trainer(config)
         data = trainer.make_batches(None)
         trainer._counterfactual_step(trainer._input(data.batch(1).images), data.batch(1))
-        return trainer.model.interpolator.state_dict()
+        return trainer.model.interpolator.state_dict(), trainer.model.encoder.state_dict()
 
-    without, with_landing = one_step(0.0), one_step(50.0)
-    assert any(not torch.equal(without[key], with_landing[key]) for key in without)
+    (interpolator, encoder), (landed_interpolator, landed_encoder) = one_step(0.0), one_step(50.0)
+    assert any(not torch.equal(interpolator[key], landed_interpolator[key]) for key in interpolator)
+    assert all(torch.equal(encoder[key], landed_encoder[key]) for key in encoder)

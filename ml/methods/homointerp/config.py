@@ -114,7 +114,8 @@ class Config(TrainingConfig):
     # Also not in the paper, and part of the same update: the decoder must draw each true blend
     # from its own encoding, G(E(target)) ~ target with the changed pixels boosted
     # (`counterfactual_autoencode_weight`), and the interpolator's output must land on that
-    # encoding, I(F, F_ref, v) ~ E(target) (`counterfactual_feature_weight`, E(target) held fixed).
+    # encoding, I(F, F_ref, v) ~ E(target) (`counterfactual_feature_weight`; it trains the interpolator
+    # only, since through the encoder it pulls E(x) onto E(target) and erases the very difference).
     # Without them nothing asks the encoder to keep what a smile or age changes: a linear probe on
     # the starter's latent read Smiling and Young at chance, and decoding the true blend's own
     # encoding showed a smile on 17% of faces.

@@ -229,8 +229,10 @@ class Trainer(TrainingTask):
             redrawn = counterfactual_loss([decoded[-1]], [targets], [images], config.counterfactual_region_boost)
             total = total + config.counterfactual_autoencode_weight * redrawn
             record["counterfactual_autoencode"] = redrawn.item()
-        if match_features:
-            landing = torch.nn.functional.mse_loss(moved.float(), target_features.detach().float())
+        if match_features:  # the interpolator's alone: through E it would pull E(x) onto E(target)
+            with self._autocast():
+                landed = self.model.interpolator(features.detach(), self._input(references.detach()), strengths)
+            landing = torch.nn.functional.mse_loss(landed.float(), target_features.detach().float())
             total = total + config.counterfactual_feature_weight * landing
             record["counterfactual_features"] = landing.item()
         names = ("encoder", "interpolator", "decoder")
