@@ -68,7 +68,7 @@ class Config(TrainingConfig):
         "starter": {"encoder_widths": (16, 32, 64, 128, 128), "interp_width": 128,
                     "decoder_widths": (128, 64, 32, 16), "critic_width": 64, "batch_size": 16,
                     "steps": 6000, "precision": "auto", "channels_last": True,
-                    "sample_every": 500, "checkpoint_every": 250, "log_every": 10,
+                    "sample_every": 500, "checkpoint_every": 250, "keep_checkpoints": 8, "log_every": 10,
                     "feature_network": "auto", "counterfactual_weight": 5.0, "keep_detail": True},
         # Unit tests: 64 px (a 4x4 latent), a few channels.
         "tiny": {"image_size": 64, "encoder_widths": (4, 8, 8, 16, 16), "interp_width": 16,
