@@ -79,9 +79,10 @@ def gradient_penalty(discriminator, real, fake, alpha):
     return ((gradient.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 
-def interp_all_loss(interp_all, reference):
-    """With every strength at 1 the output must reach the reference features."""
-    return F.mse_loss(interp_all.float(), reference.detach().float())
+def interpolation_target_loss(interpolated, target):
+    """MSE of an interpolator's output to features it must reach, held fixed: the reference with
+    every strength at 1 (the paper's full-strength loss), or a true blend's encoding at v."""
+    return F.mse_loss(interpolated.float(), target.detach().float())
 
 
 def interpolated_labels(labels: Sequence[torch.Tensor], permuted: Sequence[torch.Tensor], strengths):

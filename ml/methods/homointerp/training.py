@@ -211,7 +211,10 @@ class Trainer(TrainingTask):
             strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
             strengths[:, blends.group] = blends.strengths.to(self.device)
             moved = self.model.interpolator(features, self._input(references), strengths)
-            target_features = self.model.encoder(targets) if autoencode or match_features else None
+            target_features = None
+            if autoencode or match_features:  # a graph only for the redraw; landing holds E(target) fixed
+                with torch.set_grad_enabled(autoencode):
+                    target_features = self.model.encoder(targets)
             # one decoder pass over everything that is decoded: F_out, then F, then E(target)
             decoder_inputs = [moved]
             if config.counterfactual_keep_detail:
@@ -232,7 +235,7 @@ class Trainer(TrainingTask):
         if match_features:  # the interpolator's alone: through E it would pull E(x) onto E(target)
             with self._autocast():
                 landed = self.model.interpolator(features.detach(), self._input(references.detach()), strengths)
-            landing = torch.nn.functional.mse_loss(landed.float(), target_features.detach().float())
+            landing = losses.interpolation_target_loss(landed, target_features)
             total = total + config.counterfactual_feature_weight * landing
             record["counterfactual_features"] = landing.item()
         names = ("encoder", "interpolator", "decoder")
@@ -289,7 +292,7 @@ class Trainer(TrainingTask):
                 mse = losses.reconstruction_loss(decoded, images)
                 perceptual = self.perceptual(decoded, images)
                 knowledge = losses.knowledge_guidance_loss(self.kg_transform(features), teacher)
-            full_strength = losses.interp_all_loss(interp_all, permuted)
+            full_strength = losses.interpolation_target_loss(interp_all, permuted)
             loss = (config.adversarial_weight * adversarial + config.classification_weight * classification
                     + config.interp_all_weight * full_strength + config.reconstruction_weight * mse
                     + config.perceptual_weight * perceptual + config.knowledge_weight * knowledge)
