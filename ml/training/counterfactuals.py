@@ -44,6 +44,7 @@ class CounterfactualBatch:
     labels_b: torch.Tensor
     target_c: torch.Tensor  # A without the attribute (what A with B's block should be)
     target_d: torch.Tensor  # B wearing A's attribute, in A's style (B with A's block)
+    styles_a: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # A's style ids per key
 
 
 class CounterfactualPairs(IndexedBatches):
@@ -93,7 +94,9 @@ class CounterfactualPairs(IndexedBatches):
         images = images_to_tensor(np.asarray(rendered.image)).split(n)
         columns = [ATTRIBUTE_INDEX[label] for label in self.attributes]
         labels = torch.as_tensor(rendered.attributes[:, columns]).float().split(n)
-        return CounterfactualBatch(attribute, images[0], images[1], labels[0], labels[1], images[2], images[3])
+        styles_a = {key: torch.as_tensor(with_it.styles[key]).long() for key in styled}
+        return CounterfactualBatch(attribute, images[0], images[1], labels[0], labels[1], images[2], images[3],
+                                   styles_a)
 
     def preview(self, count: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
         """(images, labels) of a fixed batch, for the loop's sample grids."""

@@ -8,7 +8,7 @@ official Sigmoid + BCELoss, without saturating under bf16.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -40,3 +40,12 @@ def generator_adversarial_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Ten
 def generator_loss(reconstruction: torch.Tensor, adversarial_full: torch.Tensor, adversarial_half: torch.Tensor,
                    reconstruction_weight: float = 5.0, small_scale_weight: float = 0.5) -> torch.Tensor:
     return reconstruction_weight * reconstruction + adversarial_full + small_scale_weight * adversarial_half
+
+
+def style_loss(logits: Mapping[str, torch.Tensor], styles: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Cross-entropy of each style key's logits to the true style ids (0 with no styled key)."""
+    return sum((F.cross_entropy(logits[key].float(), styles[key]) for key in logits), torch.zeros(()))
+
+
+def style_accuracy(logits: Mapping[str, torch.Tensor], styles: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {key: (logits[key].argmax(1) == styles[key]).float().mean() for key in logits}

@@ -10,6 +10,8 @@
                    the attribute labels (0/1) as constant planes (ml.nets).
     References     the mean z of training faces with / without each attribute (not in the paper):
                    the editor's "average" exemplar, so an attribute can be added with no image.
+    StyleReadout   a linear read-out of a block to its attribute's style (not in the paper; a
+                   training aid for the synthetic world, which knows each exemplar's style).
 """
 from __future__ import annotations
 
@@ -109,6 +111,29 @@ class Generator(nn.Module):
         return (image.float() + residual.float()).clamp(-1.0, 1.0)
 
 
+class StyleReadout(nn.Module):
+    """One linear head per style key (Bangs' cut, the glasses' shape and their colour) on the
+    latent block of the attribute that shows it. Trained on the exemplars' true styles, it asks
+    the encoder to keep the style in the block, where a swap carries it; on the re-encoded swap
+    it asks the decoder to draw the style the block holds."""
+
+    def __init__(self, split: LatentSplit, side: int, styles: dict[str, tuple[int, int]]):
+        super().__init__()
+        self.split = split
+        self.owners = {key: attribute for key, (attribute, _) in styles.items()}
+        self.heads = nn.ModuleDict({
+            key: nn.Linear((split.slices[attribute].stop - split.slices[attribute].start) * side * side, count)
+            for key, (attribute, count) in styles.items()})
+
+    def keys(self, attribute: int) -> list[str]:
+        return [key for key, owner in self.owners.items() if owner == attribute]
+
+    def forward(self, z: torch.Tensor, attribute: int) -> dict[str, torch.Tensor]:
+        """Style logits of each key that `attribute` shows, read from its block of z."""
+        block = z[:, self.split.slices[attribute]].flatten(1).float()
+        return {key: self.heads[key](block) for key in self.keys(attribute)}
+
+
 def build_generator(config) -> Generator:
     generator = Generator(config.encoder_channels, len(config.attributes), config.residual_scale)
     return init_normal_(generator, config.init_std)
@@ -118,6 +143,16 @@ def build_references(config) -> MeanReferences:
     """The mean z of training faces with and without each attribute: the "average" exemplar."""
     side = config.image_size // 2 ** len(config.encoder_channels)
     return MeanReferences(config.attributes, config.encoder_channels[-1], side)
+
+
+def build_style_readout(config) -> StyleReadout:
+    """Heads for the synthetic world's style keys of the config's attributes."""
+    from ml.data.world.params import STYLES, style_keys
+
+    styles = {key: (index, len(STYLES[key])) for index, name in enumerate(config.attributes)
+              for key in style_keys(name)}
+    side = config.image_size // 2 ** len(config.encoder_channels)
+    return StyleReadout(LatentSplit(config.encoder_channels[-1], len(config.attributes)), side, styles)
 
 
 def build_discriminators(config) -> tuple[LabelConditionedDiscriminator, LabelConditionedDiscriminator]:

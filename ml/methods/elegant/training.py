@@ -13,6 +13,8 @@ StepLR schedule advances once every len(attributes) loop steps.
 With `counterfactual_weight` > 0 (the starter preset, not the paper) A and B come from the
 synthetic world with the true C and D (`ml.training.counterfactuals`), and the generator's loss
 adds that weight times the squared error of the swaps to them (the changed pixels weighted up).
+With `style_weight` / `style_cycle_weight` > 0 it also adds the style read-out's cross-entropy on
+A's block and on the block of D encoded again (`StyleReadout`), both toward A's true style.
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ import torch
 
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
-from ml.methods.elegant.networks import build_discriminators, build_generator, build_references
+from ml.methods.elegant.networks import (build_discriminators, build_generator, build_references,
+                                         build_style_readout)
 from ml.training.counterfactuals import CounterfactualPairs, counterfactual_loss
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
@@ -46,8 +49,11 @@ class ElegantTrainer(TrainingTask):
         self.critic_full, self.critic_half = (prepare_network(d, config.channels_last, device)
                                               for d in build_discriminators(config))
         self.references = build_references(config).to(device)
+        self.style_readout = (build_style_readout(config).to(device)
+                              if config.style_weight or config.style_cycle_weight else None)
         adam = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
-        self.optimizer_g = torch.optim.Adam(self.generator.parameters(), **adam)
+        trained = [*self.generator.parameters(), *(self.style_readout.parameters() if self.style_readout else ())]
+        self.optimizer_g = torch.optim.Adam(trained, **adam)
         self.optimizer_d = torch.optim.Adam([*self.critic_full.parameters(), *self.critic_half.parameters()], **adam)
         n = len(config.attributes)
         # StepLR counted in loop steps: step_size official steps x n attributes.
@@ -58,8 +64,11 @@ class ElegantTrainer(TrainingTask):
     # contract with the loop ---------------------------------------------------------------------
 
     def networks(self) -> dict[str, torch.nn.Module]:
-        return {"encoder": self.generator.encoder, "decoder": self.generator.decoder,
-                "d1": self.critic_full, "d2": self.critic_half, "references": self.references}
+        networks = {"encoder": self.generator.encoder, "decoder": self.generator.decoder,
+                    "d1": self.critic_full, "d2": self.critic_half, "references": self.references}
+        if self.style_readout is not None:
+            networks["style_readout"] = self.style_readout
+        return networks
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
@@ -139,9 +148,10 @@ class ElegantTrainer(TrainingTask):
 
     def train_step(self, batches: BatchStream, step: int) -> Mapping[str, float]:
         config = self.config
-        targets = None
+        targets, styles = None, {}
         if config.counterfactual_weight > 0:
             pairs = batches.next()
+            styles = {key: ids.to(self.device) for key, ids in pairs.styles_a.items()}
             attribute = pairs.attribute
             (image_a, label_a), (image_b, label_b) = (pairs.image_a, pairs.labels_a), (pairs.image_b, pairs.labels_b)
             targets = [prepare_input(t, config.channels_last, self.device) for t in (pairs.target_c, pairs.target_d)]
@@ -188,6 +198,10 @@ class ElegantTrainer(TrainingTask):
             loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
                                                  config.counterfactual_region_boost)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
+        style_logged = {}
+        if self.style_readout is not None and self.style_readout.keys(attribute):
+            style_loss, style_logged = self._style_loss(z[:image_a.shape[0]], swap_d, attribute, styles)
+            loss_g = loss_g + style_loss
         self.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizer_g.step()
@@ -200,7 +214,28 @@ class ElegantTrainer(TrainingTask):
                   f"loss_d/{name}": loss_d.detach()}
         if loss_cf is not None:
             logged[f"counterfactual/{name}"] = logged["counterfactual"] = loss_cf.detach()
-        return logged
+        return {**logged, **style_logged}
+
+    def _style_loss(self, z_a: torch.Tensor, swap_d: torch.Tensor, attribute: int,
+                    styles: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted style read-out losses of A's block and, with a cycle weight, of D's
+        block encoded again; and what to log (losses and read-out accuracies per style key)."""
+        config = self.config
+        logits = self.style_readout(z_a, attribute)
+        loss_exemplar = losses.style_loss(logits, styles)
+        total = config.style_weight * loss_exemplar
+        logged = {"style": loss_exemplar.detach(),
+                  **{f"style_accuracy/{key}": value for key, value in losses.style_accuracy(logits, styles).items()}}
+        if config.style_cycle_weight:
+            with autocast(config.precision, self.device):
+                z_swapped, _ = self.generator.encode(swap_d)
+            cycle_logits = self.style_readout(z_swapped, attribute)
+            loss_cycle = losses.style_loss(cycle_logits, styles)
+            total = total + config.style_cycle_weight * loss_cycle
+            logged["style_cycle"] = loss_cycle.detach()
+            logged.update({f"style_cycle_accuracy/{key}": value
+                           for key, value in losses.style_accuracy(cycle_logits, styles).items()})
+        return total, logged
 
     def _advance_schedule(self, step: int) -> None:
         self.scheduler_g.step()
