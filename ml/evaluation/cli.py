@@ -127,10 +127,11 @@ def format_report(report: dict) -> str:
             lines.append(f"{key:<20}{number(entry['fidelity']):>9}{number(entry['fidelity_all_additions']):>9}"
                          f"{number(entry['true_fidelity']):>7}{entry['with_attribute']:>4}/{entry['edits']}")
     if "sliders" in report:
-        lines += ["", f"{'group':<14}{'attribute':<14}{'rank corr':>10}{'intensity moved':>17}"]
+        lines += ["", f"{'group':<14}{'attribute':<14}{'rank corr':>10}{'intensity moved':>17}"
+                      f"{'decoder ceiling':>17}"]
         for group, entry in report["sliders"].items():
             lines.append(f"{group:<14}{entry['attribute']:<14}{number(entry['rank_correlation']):>10}"
-                         f"{number(entry['intensity_change']):>17}")
+                         f"{number(entry['intensity_change']):>17}{number(entry.get('decoder_ceiling')):>17}")
     timing = report.get("timing", {})
     if timing:
         lines += ["", f"encode {timing['encode_ms_mean']:.1f} ms/face, render {timing['render_ms_median']:.1f} ms "

@@ -7,6 +7,8 @@ evenness: along strengths 0, 1/4, ..., 1 the oracle's intensity of the attribute
 fall) monotonically; we report Spearman's rank correlation between strength and the intensity
 moved toward the target, averaged over faces and groups (1 = perfectly ordered). Renders use the
 editor's defaults (`keep_detail` among them) for every control the grading does not set.
+Each slider also gets its autoencoder's ceiling: the truth decoded from its own encoding, rendered
+the same way, graded as the edit is. No interpolator can show more than its decoder can draw.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from ml.evaluation import faces as world_faces
 from ml.evaluation.edits import encode_all, grade_edits, mean_over, reconstruction
 from ml.evaluation.grading import Graders, spearman
 from ml.methods.homointerp.editor import NOT_PREFIX
+from ml.methods.homointerp.networks import keep_detail
+from ml.training.data import tensor_to_images
 
 # The attribute graded for each group of the official layout (others fall back to the group's
 # first label that the synthetic world draws).
@@ -41,6 +45,16 @@ def slider_controls(group: str, attribute: str, add: bool, strength: float) -> d
     return {group: float(strength), f"{group}_target": attribute if add else NOT_PREFIX + attribute}
 
 
+def decoded_truths(editor, latents, truth_images: np.ndarray) -> np.ndarray:
+    """Each true counterfactual decoded from its own encoding, rendered as the editor renders
+    (on its source's detail when `keep_detail` is the default): a perfect interpolator's edit."""
+    truth_latents, _ = encode_all(editor, truth_images)
+    keep = editor.validate({})["keep_detail"]
+    decoded = [keep_detail(source["image"], truth["reconstruction"], source["reconstruction"]) if keep
+               else truth["reconstruction"] for source, truth in zip(latents, truth_latents)]
+    return np.stack([tensor_to_images(image)[0] for image in decoded])
+
+
 def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
              strengths=STRENGTHS, pose: str | None = None) -> dict:
     world = world_faces.eval_world(editor.image_size, world_faces.pose_for(editor, pose))
@@ -62,8 +76,10 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
         intensity = graders.intensities(strips.reshape(-1, *strips.shape[2:]), attribute).reshape(len(latents), -1)
         toward_target = np.where(has[:, None], -intensity, intensity)  # rising when the slider works
         correlations = [spearman(np.asarray(strengths), row) for row in toward_target]
+        ceiling = graders.labels(decoded_truths(editor, latents, truth.images), attribute) == target
         evenness[group] = {"attribute": attribute, "rank_correlation": float(np.mean(correlations)),
-                           "intensity_change": float((toward_target[:, -1] - toward_target[:, 0]).mean())}
+                           "intensity_change": float((toward_target[:, -1] - toward_target[:, 0]).mean()),
+                           "decoder_ceiling": float(ceiling.mean())}
     recon = reconstruction(editor, sources.images, latents)
     # with detail kept, no edit gives the photo back; the decoder's own error is worth knowing
     decoder = reconstruction(editor, sources.images, latents, {"keep_detail": False})

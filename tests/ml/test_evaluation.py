@@ -92,6 +92,9 @@ def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
     kept = kept["summary"]
     assert kept["reconstruction_l1"] < 0.005 < kept["decoder_reconstruction_l1"]
     assert set(report["sliders"]) == {"expression", "gender", "hair_color", "hair_style", "age"}
+    # each slider's ceiling: the truth decoded from its own encoding, graded like the edit
+    assert all(0.0 <= entry["decoder_ceiling"] <= 1.0 for entry in report["sliders"].values())
+    assert "decoder ceiling" in format_report(report)
     assert (tmp_path / "figures" / "homointerp-strips.png").is_file()
 
 
