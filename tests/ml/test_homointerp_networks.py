@@ -32,6 +32,25 @@ def test_discriminator_keeps_the_official_shape_at_8x8():
     assert critic_downsamplings(4) == 1 and critic_downsamplings(16) == 3
 
 
+def test_a_latent_stride_of_8_cuts_the_encoder_at_relu4_1_and_keeps_the_layer_shapes():
+    coarse, fine = Config.preset("starter"), Config.preset("starter", latent_stride=8)
+    assert (fine.latent_size, fine.latent_channels) == (16, coarse.encoder_widths[3])
+    model = HomoInterpGAN(fine)
+    image = torch.rand(2, 3, 128, 128) * 2 - 1
+    features = model.encode(image)
+    assert features.shape == (2, fine.latent_channels, 16, 16)
+    assert model.decoder(features).shape == image.shape
+    # every tensor of the /8 model has its /16 twin, so a /16 model can initialise it
+    twin = HomoInterpGAN(coarse)
+    for part in ("encoder", "decoder", "interpolator"):
+        theirs = getattr(twin, part).state_dict()
+        for name, tensor in getattr(model, part).state_dict().items():
+            assert theirs[name].shape == tensor.shape, (part, name)
+    assert "stage3.conv4_2.conv.weight" not in model.encoder.state_dict()
+    with pytest.raises(ConfigError, match="latent_stride"):
+        Config.preset("starter", latent_stride=4)
+
+
 def test_paper_sizes_match_the_official_parameter_counts():
     config = Config.preset("paper")
     model = HomoInterpGAN(config)

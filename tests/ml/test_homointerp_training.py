@@ -46,6 +46,19 @@ def test_tiny_preset_trains_with_finite_falling_losses():
     assert late("kg_transform") < early("kg_transform")
 
 
+def test_a_stride_8_latent_trains_and_its_critic_and_kg_loss_fit_the_larger_map():
+    config = Config.preset("tiny", lr=1e-3, latent_stride=8)
+    trainer = Trainer(config)
+    images, attributes = tiny_data(n=config.batch_size)
+    stream = BatchStream([(images, attributes)])
+    history = [trainer.train_step(stream, step) for step in range(12)]
+    assert trainer.model.encode(images).shape[-1] == 8  # 64 px / 8; the teacher's map is 4x4
+    for record in history:
+        assert all(math.isfinite(value) for value in record.values()), record
+    assert np.mean([r["dec_mse"] for r in history[-3:]]) < np.mean([r["dec_mse"] for r in history[:3]])
+    assert history[-1]["kg_transform"] < history[0]["kg_transform"]
+
+
 def test_bf16_channels_last_step_is_finite():
     config = Config.preset("tiny", precision="bf16", channels_last=True)
     trainer = Trainer(config)

@@ -11,7 +11,7 @@ and once:
   keep_detail    on: the photo plus the decoder's change, x + G(F_out) - G(F); off: G(F_out),
                  as the paper renders (default: the config's `keep_detail`)
 
-Latent: {"features": E(x) (1, C, H/16, W/16), "image": x, "reconstruction": G(E(x))}; a latent
+Latent: {"features": E(x) (1, C, H/s, W/s), s the latent stride (16, or 8), "image": x, "reconstruction": G(E(x))}; a latent
 without the last two (cached by an older FaceLab) renders as G(F_out). A slider move costs
 interpolator + decoder.
 """

@@ -42,11 +42,14 @@ class PerceptualLoss(nn.Module):
 
 
 def knowledge_guidance_loss(transformed, teacher):
-    """MSE(KGT(F), teacher's deepest map); the teacher is pooled to the latent size if it differs."""
-    teacher = teacher.float()
-    if teacher.shape[-2:] != transformed.shape[-2:]:
+    """MSE(KGT(F), teacher's deepest map); where their sizes differ the larger map is average-pooled
+    to the smaller (a /16 teacher with a /8 latent, or a teacher net of another depth)."""
+    teacher, transformed = teacher.float().detach(), transformed.float()
+    if teacher.shape[-1] > transformed.shape[-1]:
         teacher = F.adaptive_avg_pool2d(teacher, transformed.shape[-2:])
-    return F.mse_loss(transformed.float(), teacher.detach())
+    elif transformed.shape[-1] > teacher.shape[-1]:
+        transformed = F.adaptive_avg_pool2d(transformed, teacher.shape[-2:])
+    return F.mse_loss(transformed, teacher)
 
 
 def classification_loss(logits: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]):

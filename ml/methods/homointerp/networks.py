@@ -82,27 +82,29 @@ class VGGStage(nn.Module):
 class VGGEncoder(nn.Module):
     """VGG19 conv1_1 .. relu5_1 in three stages (relu3_1 @ /4, relu4_1 @ /8, relu5_1 @ /16).
 
-    With the official widths it is the paper's encoder E and its frozen VGG teacher.
+    With the official widths it is the paper's encoder E and its frozen VGG teacher;
+    `n_stages` 2 stops at relu4_1 (the /8 latent of `latent_stride` 8).
     """
 
-    def __init__(self, widths: Sequence[int] = (64, 128, 256, 512, 512)):
+    def __init__(self, widths: Sequence[int] = (64, 128, 256, 512, 512), n_stages: int = 3):
         super().__init__()
         self.widths = tuple(widths)
         self.input = ImageNetInput()
+        self.stage_names = [f"stage{index + 1}" for index in range(n_stages)]
         channels = 3
-        stages = []
-        for layers in VGG_STAGES:
+        for name, layers in zip(self.stage_names, VGG_STAGES):
             stage = VGGStage(layers, channels, self.widths)
             channels = stage.out_channels
-            stages.append(stage)
-        self.stage1, self.stage2, self.stage3 = stages
+            self.add_module(name, stage)
         self.out_channels = channels
 
     def stages(self, image) -> list[torch.Tensor]:
-        x1 = self.stage1(self.input(image))
-        x2 = self.stage2(x1)
-        x3 = self.stage3(x2)
-        return [x1, x2, x3]
+        outputs = []
+        x = self.input(image)
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+            outputs.append(x)
+        return outputs
 
     def forward(self, image):
         return self.stages(image)[-1]
@@ -110,7 +112,7 @@ class VGGEncoder(nn.Module):
     def load_torchvision_vgg19(self, state_dict: dict) -> None:
         """Copy ImageNet VGG19 weights (torchvision's `features.N.*` keys) into these layers."""
         mine = {}
-        for stage_name in ("stage1", "stage2", "stage3"):
+        for stage_name in self.stage_names:
             stage = getattr(self, stage_name)
             for name in stage.order:
                 if name is None:
@@ -181,18 +183,23 @@ class DecoderStage(nn.Sequential):
 
 
 class Decoder(nn.Module):
-    """G: conv-BN-ReLU stages with nearest 2x upsampling, linear 3-channel output (no skip)."""
+    """G: conv-BN-ReLU stages with nearest 2x upsampling, linear 3-channel output (no skip).
 
-    def __init__(self, latent_channels, widths=(512, 256, 128, 64)):
+    `upsamplings` is the latent's stride as a power of two: 4 officially (/16); with 3 (/8) the
+    first two stages run at the latent's size, so the layers and their weights stay the same.
+    """
+
+    def __init__(self, latent_channels, widths=(512, 256, 128, 64), upsamplings: int = 4):
         super().__init__()
         self.stages = nn.ModuleList(DecoderStage(*spec) for spec in decoder_layout(latent_channels, widths))
+        self.first_upsampled = len(self.stages) - upsamplings
         self.to_rgb = nn.Conv2d(widths[-1], 3, 3, padding=1)
         self.output = ImageNetOutput()
 
     def forward(self, features):
         x = features
         for index, stage in enumerate(self.stages):
-            if index:
+            if index >= self.first_upsampled:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = stage(x)
         return self.output(self.to_rgb(x).float())
@@ -376,9 +383,10 @@ class HomoInterpGAN(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.encoder = VGGEncoder(config.encoder_widths)
+        self.encoder = VGGEncoder(config.encoder_widths, config.encoder_stages)
         self.interpolator = Interpolator(config.n_branches, config.latent_channels, config.interp_width)
-        self.decoder = Decoder(config.latent_channels, config.decoder_widths)
+        self.decoder = Decoder(config.latent_channels, config.decoder_widths,
+                               upsamplings=int(math.log2(config.latent_stride)))
         labels = sorted({label for group in config.group_labels() for label, _ in group})
         self.references = MeanReferences(labels, config.latent_channels, config.latent_size)
 
