@@ -192,6 +192,23 @@ def load_networks(networks: Mapping[str, torch.nn.Module], weights: Mapping[str,
             raise CheckpointError(f"weights for {name!r} do not fit the network: {error}") from None
 
 
+def load_fitting(networks: Mapping[str, torch.nn.Module], weights: Mapping[str, StateDict]) -> dict[str, list[str]]:
+    """Copy every tensor whose network, name and shape match; -> {network: names left at their
+    init}. For starting a run whose config changed a part of the architecture (say, a finer
+    latent): whatever is the same carries over, the rest trains from scratch."""
+    left: dict[str, list[str]] = {}
+    for name, network in networks.items():
+        own = network.state_dict()
+        theirs = weights.get(name, {})
+        fitting = {key: tensor for key, tensor in theirs.items()
+                   if key in own and tuple(tensor.shape) == tuple(own[key].shape)}
+        network.load_state_dict({**own, **fitting})
+        skipped = sorted(set(own) - set(fitting))
+        if skipped:
+            left[name] = skipped
+    return left
+
+
 def safe_torch_load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
     """torch.load that only accepts tensors and plain containers (weights_only=True)."""
     try:

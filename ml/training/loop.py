@@ -211,7 +211,11 @@ class TrainingLoop:
     def _initialize(self) -> None:
         """Start a new run from another checkpoint's weights (fine-tuning): the networks it has
         are loaded, the others (say, critics an inference export left out) keep their random
-        init; optimizers, step and RNG start fresh. The parent is recorded in every manifest."""
+        init; optimizers, step and RNG start fresh. The parent is recorded in every manifest.
+
+        A network whose layers no longer all fit (the run's config changed its architecture)
+        takes the tensors that do; the names left at their init are printed and kept in the
+        parent record under "not_loaded"."""
         checkpoint = checkpoints.load_checkpoint(self.init_from, device=self.task.device)
         if checkpoint.manifest.method != self.task.method:
             raise checkpoints.CheckpointError(f"{checkpoint.path} was made by {checkpoint.manifest.method!r}, "
@@ -221,11 +225,17 @@ class TrainingLoop:
         if not shared:
             raise checkpoints.CheckpointError(f"{checkpoint.path} has none of the networks "
                                               f"{', '.join(sorted(networks))}")
-        checkpoint.load_into(shared)
+        not_loaded = checkpoints.load_fitting(shared, checkpoint.weights)
+        for name, keys in not_loaded.items():
+            total = len(networks[name].state_dict())
+            print(f"init: {name}: {len(keys)} of {total} tensors do not fit {checkpoint.path} and keep their init",
+                  flush=True)
         manifest = checkpoint.manifest
         self.parent = {"path": str(checkpoint.path), "steps": manifest.steps, "code_version": manifest.code_version,
                        "data_fingerprint": manifest.data_fingerprint, "networks": sorted(shared),
                        "ancestors": [manifest.parent] if manifest.parent else []}
+        if not_loaded:
+            self.parent["not_loaded"] = not_loaded
 
     def _truncate_logs(self, step: int) -> None:
         """Drop log lines written after the checkpoint we resume from (they will be redone)."""

@@ -169,6 +169,41 @@ def test_a_new_run_can_start_from_another_checkpoint(tmp_path):
     assert checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path / "child")).parent["steps"] == 4
 
 
+def test_a_run_whose_architecture_changed_takes_the_tensors_that_still_fit(tmp_path, capsys):
+    parent, _ = run(tmp_path / "parent", 4)
+
+    class GainConv(nn.Conv2d):  # the parent's conv plus a parameter it never had
+        def __init__(self):
+            super().__init__(3, 3, 3, padding=1)
+            self.gain = nn.Parameter(torch.full((3, 1, 1), 7.0))
+
+        def forward(self, x):
+            return super().forward(x) * self.gain
+
+    class GainTask(ToyTask):
+        def __init__(self, config):
+            super().__init__(config)
+            self.net = GainConv()
+            self.optimizer = torch.optim.Adam(self.net.parameters(), 1e-2)
+            self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 3, 0.5)
+
+    task = GainTask(ToyConfig.preset("tiny"))
+    TrainingLoop(task, data(), tmp_path / "child", progress=False, init_from=tmp_path / "parent").run(0)
+    assert torch.equal(task.net.weight, parent.net.weight) and torch.equal(task.net.bias, parent.net.bias)
+    assert float(task.net.gain.detach()[0]) == 7.0  # what the parent lacks keeps its init
+    assert "init: net: 1 of 3 tensors do not fit" in capsys.readouterr().out
+    TrainingLoop(GainTask(ToyConfig.preset("tiny")), data(), tmp_path / "child", progress=False,
+                 init_from=tmp_path / "parent").run(2)
+    manifest = checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path / "child"))
+    assert manifest.parent["not_loaded"] == {"net": ["gain"]}
+
+    # a tensor whose shape changed is left too, and the rest still loads
+    other = GainConv()
+    changed = {"net": {**weights(parent), "bias": torch.zeros(5)}}
+    assert checkpoints.load_fitting({"net": other}, changed) == {"net": ["bias", "gain"]}
+    assert torch.equal(other.weight, parent.net.weight)
+
+
 def test_starting_from_another_methods_checkpoint_is_refused(tmp_path):
     run(tmp_path / "parent", 2)
     task = ToyTask(ToyConfig.preset("tiny"))
