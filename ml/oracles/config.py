@@ -22,7 +22,8 @@ GRADED_ATTRIBUTES = ("Bangs", "Eyeglasses", "Mustache", "Smiling", "Blond_Hair",
 
 ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     # attributes are small details: more steps than identity (~0.35 s a step on a free core)
-    "attributes": {"architecture": "residual", "widths": (24, 32, 64, 96, 128), "seed": 0, "steps": 1800},
+    "attributes": {"architecture": "residual", "widths": (24, 32, 64, 96, 128), "seed": 0, "steps": 1800,
+                   "blur_probability": 0.5},
     "identity-loss": {"architecture": "light", "widths": (24, 48, 96, 128), "seed": 1},
     "identity-eval": {"architecture": "residual", "widths": (16, 32, 64, 96, 128), "seed": 2},
 }
@@ -70,6 +71,10 @@ class OracleConfig(TrainingConfig):
     toggles: float = 0.0
     toggle_focus: tuple = ()  # half of the switches pick among these (GRADED_ATTRIBUTES, say)
     paired_toggles: bool = False  # train on each face and its switched copy together
+    # share of training faces blurred (ml.oracles.training.augment): the attribute oracle grades
+    # edits, and a soft smile is still a smile
+    blur_probability: float = 0.0
+    blur_max_sigma: float = 1.2
     precision: str = "auto"
     channels_last: bool = True
     log_every: int = 25
@@ -87,6 +92,9 @@ class OracleConfig(TrainingConfig):
         unknown = [name for name in self.toggle_focus if name not in ATTRIBUTES]
         if unknown:
             raise ConfigError(f"toggle_focus names attributes the world does not draw: {', '.join(unknown)}")
+        if not 0.0 <= self.blur_probability <= 1.0 or self.blur_max_sigma < 0.3:
+            raise ConfigError(f"blur_probability must lie in [0, 1] and blur_max_sigma be at least 0.3 px, "
+                              f"got {self.blur_probability} and {self.blur_max_sigma}")
         if self.paired_toggles and not self.toggles:
             raise ConfigError("paired_toggles needs toggles > 0: with nothing switched the pairs are twins")
 

@@ -61,6 +61,8 @@ def held_out_report(weights_root: Path, identities: int = 150, seed: int = 2, re
             summary = {"mean_accuracy": result["mean_accuracy"],
                        "counterfactual_accuracy": {key: value["accuracy"] for key, value
                                                    in result["counterfactual"]["attributes"].items()},
+                       "counterfactual_blurred_accuracy": {key: value["blurred"] for key, value
+                                                           in result["counterfactual"]["attributes"].items()},
                        "mean_balanced_accuracy": result["mean_balanced_accuracy"],
                        "style_accuracy": {key: value["accuracy"] for key, value in result["styles"].items()},
                        "attribute_accuracy": {key: value["accuracy"] for key, value in result["attributes"].items()},
@@ -95,11 +97,14 @@ def format_report(report: dict) -> str:
             lines.append(f"{key:<22}{value['accuracy']:>9.3f}{value['count']:>10d}")
         switched = result.get("counterfactual")
         if switched:
-            lines += ["", f"{'switched on one face':<22}{'accuracy':>9}{'added':>9}{'removed':>9}{'faces':>7}"]
+            blurred = f"blur {switched['blur_sigma']:g}px"
+            lines += ["", f"{'switched on one face':<22}{'accuracy':>9}{'added':>9}{'removed':>9}{blurred:>12}{'faces':>7}"]
             for name, value in switched["attributes"].items():
                 rate = lambda key: "-" if value[key] is None else f"{value[key]:.3f}"
-                lines.append(f"{name:<22}{value['accuracy']:>9.3f}{rate('added'):>9}{rate('removed'):>9}{value['faces']:>7d}")
-            lines.append(f"{'mean':<22}{switched['mean_accuracy']:>9.3f}  (balanced {switched['mean_balanced_accuracy']:.3f})")
+                lines.append(f"{name:<22}{value['accuracy']:>9.3f}{rate('added'):>9}{rate('removed'):>9}"
+                             f"{value['blurred']:>12.3f}{value['faces']:>7d}")
+            lines.append(f"{'mean':<22}{switched['mean_accuracy']:>9.3f}  (balanced {switched['mean_balanced_accuracy']:.3f}, "
+                         f"blurred {switched['mean_blurred_accuracy']:.3f})")
     for role in ("identity-loss", "identity-eval"):
         if role not in report:
             continue

@@ -66,15 +66,32 @@ def identity_classes(identity: np.ndarray) -> tuple[np.ndarray, int]:
     return classes.astype(np.int64), len(unique)
 
 
-def augment(images: torch.Tensor) -> torch.Tensor:
-    """Random horizontal flips and small shifts (global torch RNG, which the loop checkpoints)."""
+def augment(images: torch.Tensor, blur_probability: float = 0.0, blur_max_sigma: float = 1.2) -> torch.Tensor:
+    """Random horizontal flips, small shifts and, on a share of the faces, a Gaussian blur (one
+    random width per batch, 0.3..blur_max_sigma px). The oracles grade generators' outputs, which
+    are softer than renders: trained on sharp faces only, the attribute oracle read a smile on
+    90% of true counterfactuals but on 60% of the same faces blurred by 1 px. Global torch RNG,
+    which the loop checkpoints; with no blur the draws are those of the earlier oracles."""
     flip = torch.rand(images.shape[0]) < 0.5
     images = torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
     shift = max(1, images.shape[-1] // 32)
     dy, dx = (int(v) for v in torch.randint(-shift, shift + 1, (2,)))
     padded = F.pad(images, (shift, shift, shift, shift), mode="replicate")
     size_y, size_x = images.shape[-2:]
-    return padded[:, :, shift + dy:shift + dy + size_y, shift + dx:shift + dx + size_x]
+    images = padded[:, :, shift + dy:shift + dy + size_y, shift + dx:shift + dx + size_x]
+    if blur_probability > 0:
+        sigma = 0.3 + float(torch.rand(())) * (blur_max_sigma - 0.3)
+        chosen = torch.rand(images.shape[0]) < blur_probability
+        images = torch.where(chosen.view(-1, 1, 1, 1), gaussian_blur(images, sigma), images)
+    return images
+
+
+def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """[N, C, H, W] blurred by a Gaussian of `sigma` pixels (kernel 2*ceil(2 sigma)+1, edges reflected)."""
+    from torchvision.transforms.functional import gaussian_blur as blur
+
+    size = 2 * math.ceil(2 * sigma) + 1
+    return blur(images, [size, size], [sigma, sigma])
 
 
 def warmup_cosine(warmup: int, total: int):
@@ -138,7 +155,8 @@ class OracleTrainer(TrainingTask):
     def train_step(self, batches, step: int) -> Mapping[str, float]:
         images, rows = batches.next()
         targets = self.columns.unpack(rows.to(self.device))
-        images = prepare_input(augment(images), self.config.channels_last, self.device)
+        images = prepare_input(augment(images, self.config.blur_probability, self.config.blur_max_sigma),
+                               self.config.channels_last, self.device)
         self.network.train()
         with autocast(self.config.precision, self.device):
             if self.head is None:

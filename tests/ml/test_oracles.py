@@ -238,6 +238,28 @@ def test_oracle_config_refuses_unknown_focus_and_pairs_without_switches():
         oracle_config("attributes", "tiny", toggles=1.0, toggle_focus=("Moustache",))
     with pytest.raises(ConfigError, match="paired_toggles needs toggles"):
         oracle_config("attributes", "tiny", paired_toggles=True)
+    with pytest.raises(ConfigError, match="blur_probability"):
+        oracle_config("attributes", "tiny", blur_probability=1.5)
+
+
+def test_augment_blurs_the_chosen_share_of_faces_and_draws_as_before_without_blur():
+    from ml.oracles.training import augment
+
+    # a checkerboard: all its energy is at the highest frequency, which a blur removes
+    board = (torch.arange(32).view(1, -1) + torch.arange(32).view(-1, 1)) % 2 * 2.0 - 1.0
+    images = board.expand(64, 3, 32, 32).clone()
+    torch.manual_seed(0)
+    plain = augment(images)
+    torch.manual_seed(0)
+    assert torch.equal(augment(images, blur_probability=0.0), plain)  # the earlier oracles' draws
+    torch.manual_seed(0)
+    blurred = augment(images, blur_probability=0.5)
+    contrast = blurred.std(dim=(1, 2, 3))
+    soft = contrast < 0.5 * plain.std(dim=(1, 2, 3))
+    assert 16 <= int(soft.sum()) <= 48  # about half the batch
+    assert torch.equal(blurred[~soft], plain[~soft])  # the rest untouched
+    torch.manual_seed(0)
+    assert torch.equal(augment(images, blur_probability=0.5), blurred)  # the global RNG decides
 
 
 def test_best_threshold_separates_pairs():
