@@ -16,17 +16,20 @@ from ml.runtime import configure_torch
 configure_torch(int(os.environ.get("FACELAB_TORCH_THREADS", "1")))
 
 # Floors (held-out renders of identities no oracle trained on; the report shows the full table).
-MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.87  # 0.931 on 900 held-out faces (report)
-# Bangs / glasses style where shown, pooled: 4 styles each, so chance is 0.25. 0.95 / 0.71 on 900
+MEAN_ATTRIBUTE_ACCURACY_FLOOR = 0.87  # 0.938 on 900 held-out faces (report)
+# Bangs / glasses style where shown, pooled: 4 styles each, so chance is 0.25. 0.97 / 0.75 on 900
 # held-out faces (frame shapes are a pixel wide at 128 px).
 STYLE_ACCURACY_FLOOR = 0.7
 VERIFICATION_FLOOR = 0.8  # identity-eval 0.938 over all view pairs of the report, identity-loss 0.911
-# One graded attribute switched on each of 24 fresh faces: 0.92 here (Mustache 0.96); on the
-# report's 150 per attribute 0.90 (Mustache 0.92) since it trained on faces beside their switched
+# One graded attribute switched on each of 24 fresh faces: 0.92 here (Mustache 1.00); on the
+# report's 150 per attribute 0.91 (Mustache 0.98) since it trained on faces beside their switched
 # copies, 0.83 (Mustache 0.60) when it saw switched faces alone, 0.60 (Mustache 0.12) before it saw
-# any. Under a full beard a mustache does not show at all.
+# any. Under a full beard a mustache does not show at all. Blurred by 1 px: 0.85 here, 0.82 on
+# the report's faces; 0.73 there before it trained on blurred faces. Age is fine lines a blur
+# erases, and a smile removed from an open mouth still shows teeth: those two stay the weakest.
 SWITCHED_ACCURACY_FLOOR = 0.8
 SWITCHED_MUSTACHE_FLOOR = 0.6
+SWITCHED_BLURRED_FLOOR = 0.75
 FRESH_SEED = 20_240_611  # no training / validation / report set uses it
 
 
@@ -94,6 +97,8 @@ def test_attribute_oracle_reads_an_attribute_switched_on_the_same_face():
     accuracy = {name: value["accuracy"] for name, value in report["attributes"].items()}
     assert report["mean_accuracy"] >= SWITCHED_ACCURACY_FLOOR, accuracy
     assert accuracy["Mustache"] >= SWITCHED_MUSTACHE_FLOOR, accuracy
+    blurred = {name: value["blurred"] for name, value in report["attributes"].items()}
+    assert report["mean_blurred_accuracy"] >= SWITCHED_BLURRED_FLOOR, blurred
 
 
 @pytest.mark.parametrize("role", ["loss", "eval"])
