@@ -144,8 +144,8 @@ class Interpolator(nn.Module):
     `reference` is one feature map per sample (N, C, H, W), shared by every branch as in the
     paper, or one per branch (N, K, C, H, W) so each group can take its own exemplar.
     `strengths` is (N, K); a branch whose strengths are all 0 is skipped outright, since its
-    term is exactly zero (so strength 0 returns F1 bit for bit, and a slider move costs only the
-    active branches).
+    term is exactly zero: strength 0 returns F1 bit for bit, a slider move costs only the active
+    branches, and a training update of one group's slider computes (and moves) that branch alone.
     """
 
     def __init__(self, n_branches, channels, hidden):
@@ -161,7 +161,7 @@ class Interpolator(nn.Module):
         output = source
         for k, branch in enumerate(self.branches):
             strength = strengths[:, k]
-            if not torch.is_grad_enabled() and not bool(strength.ne(0).any()):
+            if not bool(strength.ne(0).any()):
                 continue
             difference = reference[:, k] - source if per_branch else shared_difference
             term = branch(difference) * strength.view(-1, 1, 1, 1).to(difference.dtype)
