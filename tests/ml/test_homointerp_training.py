@@ -306,3 +306,43 @@ def test_the_feature_landing_term_moves_the_interpolator():
     (interpolator, encoder), (landed_interpolator, landed_encoder) = one_step(0.0), one_step(50.0)
     assert any(not torch.equal(interpolator[key], landed_interpolator[key]) for key in interpolator)
     assert all(torch.equal(encoder[key], landed_encoder[key]) for key in encoder)
+
+
+def test_autoencoder_steps_train_only_the_encoder_and_decoder_then_the_full_schedule_starts():
+    """The stand-in for a pretrained VGG and decoder: the first `autoencoder_steps` steps move the
+    encoder and decoder toward reconstructing the batch and leave the interpolator, the critic and
+    the KG transform as they were; the step after runs the paper's schedule."""
+    config = Config.preset("tiny", lr=1e-3, autoencoder_steps=8)
+    trainer = Trainer(config)
+    images, attributes = tiny_data(n=config.batch_size)
+    stream = BatchStream([(images, attributes)])
+    untouched = {name: _weights_of(trainer.networks()[name])
+                 for name in ("interpolator", "discriminator", "kg_transform")}
+    encoder = _weights_of(trainer.model.encoder)
+    history = [trainer.train_step(stream, step) for step in range(config.autoencoder_steps)]
+    assert all(set(record) == {"ae_mse", "ae_perceptual"} for record in history)
+    assert all(math.isfinite(value) for record in history for value in record.values())
+    assert history[-1]["ae_mse"] < history[0]["ae_mse"]
+    for name, weights in untouched.items():
+        assert all(torch.equal(value, _weights_of(trainer.networks()[name])[key]) for key, value in weights.items()), name
+    assert any(not torch.equal(value, _weights_of(trainer.model.encoder)[key]) for key, value in encoder.items())
+    assert trainer.model.references.has("Smiling") or trainer.model.references.has("Smiling", present=False)
+    full = trainer.train_step(stream, config.autoencoder_steps)
+    assert {"dec_mse", "critic", "kg_transform"} <= set(full)
+
+
+def test_autoencoder_steps_on_blends_redraw_each_true_blend():
+    from ml.data.world import ATTRIBUTES
+
+    config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_autoencode_weight=5.0,
+                           autoencoder_steps=2, attribute_names=tuple(ATTRIBUTES))
+    trainer = Trainer(config)
+    data = trainer.make_batches(None)
+    stream = BatchStream(data)
+    record = trainer.train_step(stream, 0)
+    assert set(record) == {"ae_mse", "ae_perceptual", "ae_redraw"}
+    assert all(math.isfinite(value) for value in record.values())
+
+
+def _weights_of(network):
+    return {key: value.clone() for key, value in network.state_dict().items()}

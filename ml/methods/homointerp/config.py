@@ -138,6 +138,14 @@ class Config(TrainingConfig):
     # reconstruction error (0.073 -> 0.138) for no clear gain, so the starter leaves it off.
     keep_detail: bool = False
     counterfactual_keep_detail: bool = False
+    # The official run starts from an ImageNet VGG19 encoder and a decoder pretrained on it
+    # (`train_decoder.py`: pixel + perceptual loss on the frozen encoder). With neither to be had
+    # here, the first `autoencoder_steps` steps train encoder and decoder together on those two
+    # losses alone (with blends, on each source and its true blend, the blend's changed pixels
+    # boosted by `counterfactual_autoencode_weight`), so the full schedule starts from features
+    # that draw the face back. From scratch without it, the /8 starter's decoder still drew a
+    # brown blur after 1000 steps of the full schedule (critic, KG, encoder every 5th step).
+    autoencoder_steps: int = 0
     # "auto": ImageNet VGG19 if its weights are in the torch hub cache, else the project's
     # trained feature oracle, else a frozen random network. Or "vgg19" | "oracle" | "random".
     feature_network: str = "auto"

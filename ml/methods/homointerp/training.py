@@ -13,6 +13,9 @@ synthetic world's `GroupBlends`, the permutation pairs each face with the next o
 update moves encoder, interpolator and decoder toward the true render of one group's slider at a
 random strength (toward the next face, or the group's mean face); with `counterfactual_keep_detail`
 that loss grades x + G(F_interp) - G(F), the render the editor shows with its "keep detail" switch on.
+With `autoencoder_steps` > 0 the run opens with that many steps of encoder + decoder on
+reconstruction alone (pixel MSE + perceptual, and the boosted redraw of each true blend), the
+stand-in for the official ImageNet VGG encoder and pretrained decoder.
 Steps 1-3 see F detached: the official code backpropagates them into the encoder too, then zeroes
 those gradients before step 4, which is the same update. The critic runs in float32 (small, and
 the gradient penalty's double backward is sensitive); everything else under the configured
@@ -158,9 +161,11 @@ class Trainer(TrainingTask):
         # with blends, each face's partner is the reference its target was rendered toward
         permutation = blends.reference_index.to(self.device) if blends is not None else \
             torch.randperm(n, device=self.device)
-        encoder_step = step % config.n_discrim == 0
         self.model.train()
         self.discriminator.train()
+        if step < config.autoencoder_steps:
+            return self._autoencoder_step(images, attributes, blends)
+        encoder_step = step % config.n_discrim == 0
 
         # F and F_interp need a graph only when the encoder and interpolator step.
         with torch.set_grad_enabled(encoder_step), self._autocast():
@@ -247,6 +252,33 @@ class Trainer(TrainingTask):
         group = config.branch_names[blends.group]
         kind = "mean" if blends.mean_label else "face"
         record[f"counterfactual/{group}/{kind}"] = loss.item()
+        return record
+
+    def _autoencoder_step(self, images, attributes, blends: BlendBatch | None):
+        """Encoder and decoder on reconstruction alone (the stand-in for a pretrained VGG and
+        decoder): pixel MSE + perceptual on the sources and, with blends, on their true blends,
+        whose changed pixels are boosted."""
+        config = self.config
+        count = images.shape[0]
+        inputs = images if blends is None else torch.cat([images, self._input(blends.targets.float())])
+        with self._autocast():
+            features = self.model.encoder(inputs)
+            decoded = self.model.decoder(features)
+            mse = losses.reconstruction_loss(decoded, inputs)
+            perceptual = self.perceptual(decoded, inputs)
+        self.model.references.update(features[:count].detach(), attributes[:, self.reference_columns])
+        total = config.reconstruction_weight * mse + config.perceptual_weight * perceptual
+        record = {"ae_mse": mse.item(), "ae_perceptual": perceptual.item()}
+        if blends is not None and config.counterfactual_autoencode_weight > 0:
+            redrawn = counterfactual_loss([decoded[count:]], [inputs[count:]], [images],
+                                          config.counterfactual_region_boost)
+            total = total + config.counterfactual_autoencode_weight * redrawn
+            record["ae_redraw"] = redrawn.item()
+        for name in ("encoder", "decoder"):
+            self._optimizers[name].zero_grad(set_to_none=True)
+        total.backward()
+        for name in ("encoder", "decoder"):
+            self._optimizers[name].step()
         return record
 
     def _decoder_step(self, features, images):
