@@ -51,6 +51,27 @@ def test_a_latent_stride_of_8_cuts_the_encoder_at_relu4_1_and_keeps_the_layer_sh
         Config.preset("starter", latent_stride=4)
 
 
+def test_decoder_skips_take_the_sources_last_map_at_each_large_size():
+    config = Config.preset("tiny", latent_stride=8, decoder_skips=2)
+    model = HomoInterpGAN(config)
+    image = torch.rand(2, 3, 64, 64) * 2 - 1
+    features, skips = model.encode_with_skips(image)
+    assert torch.equal(features, model.encode(image))
+    widths = config.encoder_widths
+    assert [tuple(skip.shape) for skip in skips] == [(2, widths[0], 64, 64), (2, widths[1], 32, 32)]
+    assert model.decoder(features, skips).shape == image.shape
+    with pytest.raises(ValueError, match="takes 2 skip maps"):
+        model.decoder(features)
+    # the skips reach the output: other source maps, another image from the same F
+    other = model.encoder.with_skips(torch.rand(2, 3, 64, 64) * 2 - 1, 2)[1]
+    assert not torch.allclose(model.decoder(features, skips), model.decoder(features, other))
+    # the paper's decoder has none, and its encoder returns none
+    plain = HomoInterpGAN(Config.preset("tiny"))
+    assert plain.encode_with_skips(image)[1] == []
+    with pytest.raises(ConfigError, match="decoder_skips"):
+        Config.preset("tiny", decoder_skips=4)
+
+
 def test_paper_sizes_match_the_official_parameter_counts():
     config = Config.preset("paper")
     model = HomoInterpGAN(config)

@@ -150,6 +150,27 @@ def test_keep_detail_gives_the_photo_back_and_adds_only_the_decoders_change(trai
     assert np.array_equal(editor.render(features_only, {**edit, **kept}, {"ref": exemplar}), decoded)
 
 
+def test_a_decoder_with_skips_trains_and_its_editor_keeps_the_source_maps(tmp_path):
+    from ml.data.world import ATTRIBUTES
+
+    config = Config.preset("tiny", latent_stride=8, decoder_skips=2, counterfactual_weight=5.0,
+                           counterfactual_autoencode_weight=5.0, counterfactual_feature_weight=50.0,
+                           autoencoder_steps=2, checkpoint_every=4, attribute_names=tuple(ATTRIBUTES))
+    trainer = Trainer(config)
+    data = trainer.make_batches(None)
+    TrainingLoop(trainer, data, tmp_path, progress=False).run(6)
+    editor = METHOD.load_editor(checkpoints.latest_checkpoint(tmp_path))
+    photo = _uint8(data.batch(99).images[0])
+    latent = editor.encode(photo)
+    assert latent["skip_1"].shape[-1] == 64 and latent["skip_2"].shape[-1] == 32 and "skip_4" not in latent
+    zeros = {name: 0.0 for name in editor.config.branch_names}
+    assert np.array_equal(editor.render(latent, zeros), editor.render(latent, {}))
+    assert editor.render(latent, {"expression": 1.0, "expression_target": "Smiling"}).shape == (64, 64, 3)
+    without = {key: value for key, value in latent.items() if key != "skip_2"}
+    with pytest.raises(ValueError, match="lacks skip_2"):
+        editor.render(without, {})
+
+
 def test_counterfactual_loss_can_grade_the_detail_kept_render(tmp_path):
     import json
 

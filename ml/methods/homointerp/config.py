@@ -99,6 +99,12 @@ class Config(TrainingConfig):
     # lifted the mustache ceiling 0.42 -> 0.71, but not the edits (success 0.39 -> 0.38, identity
     # 0.83 -> 0.76), so the starter stays at 16: a /8 model needs a run of its own.
     latent_stride: int = 16
+    # Not in the paper, whose decoder draws the whole face from F: the decoder also takes the
+    # source's last encoder map at each of the `decoder_skips` largest sizes (relu1_2 at full
+    # size, relu2_2 at half, relu3_4 at a quarter), concatenated to its last stages' inputs, so
+    # it draws the photo's detail from them and only what F changes from F. Edits still happen
+    # in F alone; a decode of an edit takes the source's maps. 0 is the paper's decoder.
+    decoder_skips: int = 0
     interp_width: int = 512  # hidden width of each interpolator branch (the latent width officially)
     decoder_widths: tuple[int, ...] = (512, 256, 128, 64)
     critic_width: int = 256
@@ -168,6 +174,8 @@ class Config(TrainingConfig):
             raise ConfigError("encoder_widths needs 5 entries (VGG blocks) and decoder_widths 4")
         if self.latent_stride not in (8, 16):
             raise ConfigError(f"latent_stride must be 8 (relu4_1) or 16 (relu5_1, the paper's), got {self.latent_stride}")
+        if not 0 <= self.decoder_skips <= 3:
+            raise ConfigError(f"decoder_skips must be 0 to 3 (full, half and quarter size maps), got {self.decoder_skips}")
         if self.image_size % 16 or self.image_size < 32:
             raise ConfigError(f"image_size must be a multiple of 16 and at least 32, got {self.image_size}")
 

@@ -12,8 +12,9 @@ and once:
                  as the paper renders (default: the config's `keep_detail`)
 
 Latent: {"features": E(x) (1, C, H/s, W/s), s the latent stride (16, or 8), "image": x, "reconstruction": G(E(x))}; a latent
-without the last two (cached by an older FaceLab) renders as G(F_out). A slider move costs
-interpolator + decoder.
+without the last two (cached by an older FaceLab) renders as G(F_out). A model with decoder skips
+also keeps the source's maps the decoder takes ("skip_1", "skip_2", "skip_4", by their stride).
+A slider move costs interpolator + decoder.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from ml.training.precision import (autocast, inference_channels_last, prepare_in
 
 NOT_PREFIX = "not "
 AVERAGE_FACE = "average face"
+SKIP_KEYS = ("skip_1", "skip_2", "skip_4")  # the decoder's source maps, by stride
 DEPLOY_NETWORKS = ("encoder", "interpolator", "decoder", "references")
 
 
@@ -133,10 +135,21 @@ class HomoInterpEditor(Editor):
         source = images_to_tensor(image).contiguous()
         pixels = prepare_input(source, self.channels_last, self.device)
         with autocast(self.precision, self.device):
-            features = self.model.encoder(pixels)
-            reconstruction = self.model.decoder(features)
-        return {"features": features.float().cpu(), "image": source,
-                "reconstruction": reconstruction.float().cpu().contiguous()}
+            features, skips = self.model.encode_with_skips(pixels)
+            reconstruction = self.model.decoder(features, skips)
+        latent = {"features": features.float().cpu(), "image": source,
+                  "reconstruction": reconstruction.float().cpu().contiguous()}
+        for name, skip in zip(SKIP_KEYS, skips):
+            latent[name] = skip.float().cpu().contiguous()
+        return latent
+
+    def _skips(self, latent: Latent) -> list[torch.Tensor]:
+        """The source maps a decoder with skips takes, from the latent."""
+        names = SKIP_KEYS[:self.model.n_skips]
+        missing = [name for name in names if name not in latent]
+        if missing:
+            raise ValueError(f"this latent lacks {', '.join(missing)}: encode the photo again with this model")
+        return [prepare_input(latent[name], self.channels_last, self.device) for name in names]
 
     @torch.no_grad()
     def fit_references(self, images: np.ndarray, attributes: np.ndarray, names: Sequence[str]) -> MeanReferences:
@@ -194,7 +207,8 @@ class HomoInterpEditor(Editor):
         controls = self.validate(controls)
         features = self._edited_features(latent, controls, references or {})
         with autocast(self.precision, self.device):
-            image = self.model.decoder(prepare_input(features, self.channels_last, self.device)).float().cpu()
+            image = self.model.decoder(prepare_input(features, self.channels_last, self.device),
+                                       self._skips(latent)).float().cpu()
         if controls["keep_detail"] and "image" in latent and "reconstruction" in latent:
             image = keep_detail(latent["image"], image, latent["reconstruction"])
         return tensor_to_images(image)[0]

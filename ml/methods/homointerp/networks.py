@@ -73,9 +73,16 @@ class VGGStage(nn.Module):
             in_channels = widths[block]
         self.out_channels = in_channels
 
-    def forward(self, x):
+    def forward(self, x, before_pooling: list | None = None):
+        """The stage's output; with a list, each map about to be max-pooled is appended to it
+        (relu1_2, relu2_2, relu3_4, relu4_4: the last map at each size)."""
         for name in self.order:
-            x = F.max_pool2d(x, 2) if name is None else getattr(self, name)(x)
+            if name is None:
+                if before_pooling is not None:
+                    before_pooling.append(x)
+                x = F.max_pool2d(x, 2)
+            else:
+                x = getattr(self, name)(x)
         return x
 
 
@@ -97,6 +104,16 @@ class VGGEncoder(nn.Module):
             channels = stage.out_channels
             self.add_module(name, stage)
         self.out_channels = channels
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torchvision's VGG initialisation (He normal, fan-out; zero biases). PyTorch's default
+        conv init shrank the activations about 65x over the ten layers to relu4_1 (no norm
+        layers to undo it), and an encoder trained from scratch so learned several times slower."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
 
     def stages(self, image) -> list[torch.Tensor]:
         outputs = []
@@ -108,6 +125,14 @@ class VGGEncoder(nn.Module):
 
     def forward(self, image):
         return self.stages(image)[-1]
+
+    def with_skips(self, image, count: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(the latent, the last map at each of the `count` largest sizes, largest first)."""
+        maps: list[torch.Tensor] = []
+        x = self.input(image)
+        for name in self.stage_names:
+            x = getattr(self, name)(x, maps if len(maps) < count else None)
+        return x, maps[:count]
 
     def load_torchvision_vgg19(self, state_dict: dict) -> None:
         """Copy ImageNet VGG19 weights (torchvision's `features.N.*` keys) into these layers."""
@@ -169,10 +194,14 @@ class Interpolator(nn.Module):
         return output
 
 
-def decoder_layout(latent_channels, widths):
-    """Stages of (out_channels, number of convs); a 2x nearest upsampling between stages."""
+def decoder_layout(latent_channels, widths, skip_channels: Sequence[int] = ()):
+    """Stages of (in_channels, out_channels, number of convs); a 2x nearest upsampling between
+    stages. Skip k (largest first) joins the input of the k-th stage from the end."""
     w1, w2, w3, w4 = widths
-    return [(latent_channels, w1, 1), (w1, w2, 4), (w2, w3, 4), (w3, w4, 2), (w4, w4, 1)]
+    layout = [[latent_channels, w1, 1], [w1, w2, 4], [w2, w3, 4], [w3, w4, 2], [w4, w4, 1]]
+    for k, channels in enumerate(skip_channels):
+        layout[len(layout) - 1 - k][0] += channels
+    return [tuple(stage) for stage in layout]
 
 
 class DecoderStage(nn.Sequential):
@@ -183,24 +212,34 @@ class DecoderStage(nn.Sequential):
 
 
 class Decoder(nn.Module):
-    """G: conv-BN-ReLU stages with nearest 2x upsampling, linear 3-channel output (no skip).
+    """G: conv-BN-ReLU stages with nearest 2x upsampling, linear 3-channel output.
 
     `upsamplings` is the latent's stride as a power of two: 4 officially (/16); with 3 (/8) the
     first two stages run at the latent's size, so the layers and their weights stay the same.
+    `skip_channels` (not in the paper, whose decoder sees F alone) are the widths of source maps
+    concatenated to the input of the last stages, largest first (full size, half, quarter).
     """
 
-    def __init__(self, latent_channels, widths=(512, 256, 128, 64), upsamplings: int = 4):
+    def __init__(self, latent_channels, widths=(512, 256, 128, 64), upsamplings: int = 4,
+                 skip_channels: Sequence[int] = ()):
         super().__init__()
-        self.stages = nn.ModuleList(DecoderStage(*spec) for spec in decoder_layout(latent_channels, widths))
+        layout = decoder_layout(latent_channels, widths, skip_channels)
+        self.stages = nn.ModuleList(DecoderStage(*spec) for spec in layout)
         self.first_upsampled = len(self.stages) - upsamplings
+        self.n_skips = len(skip_channels)
         self.to_rgb = nn.Conv2d(widths[-1], 3, 3, padding=1)
         self.output = ImageNetOutput()
 
-    def forward(self, features):
+    def forward(self, features, skips: Sequence[torch.Tensor] = ()):
+        if len(skips) != self.n_skips:
+            raise ValueError(f"this decoder takes {self.n_skips} skip maps, got {len(skips)}")
         x = features
         for index, stage in enumerate(self.stages):
             if index >= self.first_upsampled:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
+            skip = len(self.stages) - 1 - index
+            if skip < self.n_skips:
+                x = torch.cat([x, skips[skip].to(x.dtype)], dim=1)
             x = stage(x)
         return self.output(self.to_rgb(x).float())
 
@@ -379,21 +418,33 @@ def keep_detail(source: torch.Tensor, decoded: torch.Tensor, reconstruction: tor
 
 
 class HomoInterpGAN(nn.Module):
-    """The deploy model: encoder, interpolator, decoder, and the mean references."""
+    """The deploy model: encoder, interpolator, decoder, and the mean references.
+
+    With `decoder_skips` the decoder also takes the source's shallow maps (`encode_with_skips`);
+    edits still happen in F alone, and every decode of an edit gets the source's skips.
+    """
 
     def __init__(self, config):
         super().__init__()
         self.encoder = VGGEncoder(config.encoder_widths, config.encoder_stages)
         self.interpolator = Interpolator(config.n_branches, config.latent_channels, config.interp_width)
+        self.n_skips = config.decoder_skips
         self.decoder = Decoder(config.latent_channels, config.decoder_widths,
-                               upsamplings=int(math.log2(config.latent_stride)))
+                               upsamplings=int(math.log2(config.latent_stride)),
+                               skip_channels=config.encoder_widths[:config.decoder_skips])
         labels = sorted({label for group in config.group_labels() for label, _ in group})
         self.references = MeanReferences(labels, config.latent_channels, config.latent_size)
 
     def encode(self, image):
         return self.encoder(image)
 
+    def encode_with_skips(self, image) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(F, the decoder's skip maps of the image: none unless `decoder_skips`)."""
+        if not self.n_skips:
+            return self.encoder(image), []
+        return self.encoder.with_skips(image, self.n_skips)
+
     def forward(self, image, reference, strengths):
-        source = self.encoder(image)
+        source, skips = self.encode_with_skips(image)
         target = self.encoder(reference)
-        return self.decoder(self.interpolator(source, target, strengths))
+        return self.decoder(self.interpolator(source, target, strengths), skips)

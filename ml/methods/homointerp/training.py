@@ -169,7 +169,7 @@ class Trainer(TrainingTask):
 
         # F and F_interp need a graph only when the encoder and interpolator step.
         with torch.set_grad_enabled(encoder_step), self._autocast():
-            features = self.model.encoder(images)
+            features, skips = self.model.encode_with_skips(images)
             permuted = features[permutation]
             interpolated = self.model.interpolator(features, permuted, strengths)
         self.model.references.update(features.detach(), attributes[:, self.reference_columns])
@@ -177,13 +177,13 @@ class Trainer(TrainingTask):
             teacher = self.feature_network(images)[-1].float()
 
         record = {}
-        record.update(self._decoder_step(features.detach(), images))
+        record.update(self._decoder_step(features.detach(), [skip.detach() for skip in skips], images))
         record.update(self._critic_step(features.detach(), interpolated.detach(), labels))
         record.update(self._kg_step(features.detach(), teacher))
         if encoder_step:
             permuted_labels = [label[permutation] for label in labels]
             targets = losses.interpolated_labels(labels, permuted_labels, strengths)
-            self.last_encoder_losses = self._encoder_step(images, features, permuted, interpolated, targets,
+            self.last_encoder_losses = self._encoder_step(images, features, skips, permuted, interpolated, targets,
                                                           teacher)
         record.update(self.last_encoder_losses)
         if blends is not None and config.counterfactual_weight > 0:
@@ -209,24 +209,24 @@ class Trainer(TrainingTask):
         autoencode = config.counterfactual_autoencode_weight > 0
         match_features = config.counterfactual_feature_weight > 0
         with self._autocast():
-            features = self.model.encoder(images)
+            features, skips = self.model.encode_with_skips(images)
             references = self._blend_references(features, blends)
             if references is None:
                 return {}
             strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
             strengths[:, blends.group] = blends.strengths.to(self.device)
             moved = self.model.interpolator(features, self._input(references), strengths)
-            target_features = None
+            target_features = target_skips = None
             if autoencode or match_features:  # a graph only for the redraw; landing holds E(target) fixed
                 with torch.set_grad_enabled(autoencode):
-                    target_features = self.model.encoder(targets)
+                    target_features, target_skips = self.model.encode_with_skips(targets)
             # one decoder pass over everything that is decoded: F_out, then F, then E(target)
-            decoder_inputs = [moved]
+            decoder_inputs = [(moved, skips)]
             if config.counterfactual_keep_detail:
-                decoder_inputs.append(features)
+                decoder_inputs.append((features, skips))
             if autoencode:
-                decoder_inputs.append(target_features)
-            decoded = self.model.decoder(torch.cat(decoder_inputs)).split(images.shape[0])
+                decoder_inputs.append((target_features, target_skips))
+            decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited = keep_detail(images, edited, decoded[1])
@@ -262,8 +262,8 @@ class Trainer(TrainingTask):
         count = images.shape[0]
         inputs = images if blends is None else torch.cat([images, self._input(blends.targets.float())])
         with self._autocast():
-            features = self.model.encoder(inputs)
-            decoded = self.model.decoder(features)
+            features, skips = self.model.encode_with_skips(inputs)
+            decoded = self.model.decoder(features, skips)
             mse = losses.reconstruction_loss(decoded, inputs)
             perceptual = self.perceptual(decoded, inputs)
         self.model.references.update(features[:count].detach(), attributes[:, self.reference_columns])
@@ -281,9 +281,15 @@ class Trainer(TrainingTask):
             self._optimizers[name].step()
         return record
 
-    def _decoder_step(self, features, images):
+    def _decode(self, pairs):
+        """One decoder pass over several (features, skips) batches, concatenated."""
+        features = torch.cat([features for features, _ in pairs])
+        skips = [torch.cat([skips[k] for _, skips in pairs]) for k in range(len(pairs[0][1]))]
+        return self.model.decoder(features, skips)
+
+    def _decoder_step(self, features, skips, images):
         with self._autocast():
-            decoded = self.model.decoder(features)
+            decoded = self.model.decoder(features, skips)
             mse = losses.reconstruction_loss(decoded, images)
             perceptual = self.perceptual(decoded, images)
         loss = self.config.reconstruction_weight * mse + self.config.perceptual_weight * perceptual
@@ -311,7 +317,7 @@ class Trainer(TrainingTask):
         self._update("kg_transform", loss)
         return {"kg_transform": loss.item()}
 
-    def _encoder_step(self, images, features, permuted, interpolated, targets, teacher):
+    def _encoder_step(self, images, features, skips, permuted, interpolated, targets, teacher):
         config = self.config
         with frozen(self.discriminator, self.model.decoder, self.kg_transform):
             critic_fake, logits_fake = self.discriminator(interpolated.float())
@@ -320,7 +326,7 @@ class Trainer(TrainingTask):
             with self._autocast():
                 everything = torch.ones(features.shape[0], config.n_branches, device=self.device)
                 interp_all = self.model.interpolator(features.detach(), permuted.detach(), everything)
-                decoded = self.model.decoder(features)
+                decoded = self.model.decoder(features, skips)
                 mse = losses.reconstruction_loss(decoded, images)
                 perceptual = self.perceptual(decoded, images)
                 knowledge = losses.knowledge_guidance_loss(self.kg_transform(features), teacher)
@@ -351,13 +357,13 @@ class Trainer(TrainingTask):
         images = self._input(preview[0][:6].float())
         self.model.eval()
         with self._autocast():
-            features = self.model.encoder(images)
+            features, skips = self.model.encode_with_skips(images)
             references = features.roll(1, 0)
-            rows = [images, images.roll(1, 0), self.model.decoder(features)]
+            rows = [images, images.roll(1, 0), self.model.decoder(features, skips)]
             for k in range(self.config.n_branches):
                 strengths = torch.zeros(images.shape[0], self.config.n_branches, device=self.device)
                 strengths[:, k] = 1
-                rows.append(self.model.decoder(self.model.interpolator(features, references, strengths)))
+                rows.append(self.model.decoder(self.model.interpolator(features, references, strengths), skips))
         self.model.train()
         return make_grid([row.float() for row in rows])
 
