@@ -149,8 +149,10 @@ class Config(TrainingConfig):
     # here, the first `autoencoder_steps` steps train encoder and decoder together on those two
     # losses alone (with blends, on each source and its true blend, the blend's changed pixels
     # boosted by `counterfactual_autoencode_weight`), so the full schedule starts from features
-    # that draw the face back. From scratch without it, the /8 starter's decoder still drew a
-    # brown blur after 1000 steps of the full schedule (critic, KG, encoder every 5th step).
+    # that draw the face back. It is not enough for a small decoder without skips: a /8 starter
+    # drew a brown blur after 1000 steps of the full schedule, and after 2500 of these steps
+    # still drew no eyes or mouth (decoded true smiles read as smiling on 21% of faces, true
+    # ages on 6%); with `decoder_skips` a few hundred steps warm the encoder up.
     autoencoder_steps: int = 0
     # "auto": ImageNet VGG19 if its weights are in the torch hub cache, else the project's
     # trained feature oracle, else a frozen random network. Or "vgg19" | "oracle" | "random".

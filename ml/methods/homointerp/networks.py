@@ -107,9 +107,9 @@ class VGGEncoder(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torchvision's VGG initialisation (He normal, fan-out; zero biases). PyTorch's default
-        conv init shrank the activations about 65x over the ten layers to relu4_1 (no norm
-        layers to undo it), and an encoder trained from scratch so learned several times slower."""
+        """torchvision's VGG initialisation (He normal, fan-out; zero biases), for an encoder that
+        starts from scratch. PyTorch's default conv init shrank the activations about 65x over the
+        ten layers to relu4_1 (no norm layers to undo it)."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
