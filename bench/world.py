@@ -13,30 +13,13 @@ import argparse
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-
-def cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def git_revision() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from bench.common import machine  # noqa: E402  (imports nothing that starts threads)
 
 
 def measure(world, count: int, repeats: int) -> dict:
@@ -65,7 +48,6 @@ def main(argv=None) -> int:
 
     os.environ["LP_NUM_THREADS"] = str(args.threads)
     os.environ["FACELAB_TORCH_THREADS"] = str(args.threads)
-    sys.path.insert(0, str(ROOT))
     from ml.runtime import configure_torch
 
     configure_torch(args.threads)
@@ -88,13 +70,11 @@ def main(argv=None) -> int:
         "backend": backend,
         "threads": args.threads,
         "quick": args.quick,
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
+        "machine": machine(args.threads),
         "load_average": list(os.getloadavg()),
-        "git_revision": git_revision(),
         "goal_images_per_second": {"64": 500, "128": 150},
     }
-    print(f"world render ({backend}, {args.threads} threads, {record['cpu']}, rev {record['git_revision']})")
+    print(f"world render ({backend}, {args.threads} threads, {record['machine']['cpu']}, rev {record['machine']['git_revision']})")
     print(f"{'size':>6} {'images':>7} {'best s':>8} {'img/s':>8} {'CPU ms/img':>11} {'goal':>6}")
     for size, r in results.items():
         print(f"{size:>6} {r['images']:>7} {r['best_seconds']:>8.3f} {r['images_per_second']:>8.1f} "
