@@ -12,27 +12,26 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The first /proc/cpuinfo line's value for `field` (None off Linux)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 def cpu_features() -> list[str]:
     """The vector extensions that decide the speed of our convolutions (bf16 runs fast only with
     the first two); "AMD EPYC" alone names machines with and without them."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                return [flag for flag in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if flag in flags]
-    except OSError:
-        pass
-    return []
+    flags = set((_cpuinfo("flags") or "").split())
+    return [flag for flag in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if flag in flags]
 
 
 def git_revision() -> str:
@@ -47,8 +46,9 @@ def git_revision() -> str:
 
 
 def machine(threads: int) -> dict:
-    return {"cpu": cpu_model(), "cpu_features": cpu_features(), "cores": os.cpu_count(), "torch_threads": threads, "git_revision": git_revision(),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return {"cpu": cpu_model(), "cpu_features": cpu_features(), "cores": os.cpu_count(), "torch_threads": threads,
+            "git_revision": git_revision(), "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def write_result(name: str, result: dict) -> Path:

@@ -74,7 +74,8 @@ def main(argv=None) -> int:
         "load_average": list(os.getloadavg()),
         "goal_images_per_second": {"64": 500, "128": 150},
     }
-    print(f"world render ({backend}, {args.threads} threads, {record['machine']['cpu']}, rev {record['machine']['git_revision']})")
+    host = record["machine"]
+    print(f"world render ({backend}, {args.threads} threads, {host['cpu']}, rev {host['git_revision']})")
     print(f"{'size':>6} {'images':>7} {'best s':>8} {'img/s':>8} {'CPU ms/img':>11} {'goal':>6}")
     for size, r in results.items():
         print(f"{size:>6} {r['images']:>7} {r['best_seconds']:>8.3f} {r['images_per_second']:>8.1f} "
