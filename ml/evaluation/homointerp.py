@@ -7,8 +7,8 @@ evenness: along strengths 0, 1/4, ..., 1 the oracle's intensity of the attribute
 fall) monotonically; we report Spearman's rank correlation between strength and the intensity
 moved toward the target, averaged over faces and groups (1 = perfectly ordered). Renders use the
 editor's defaults (`keep_detail` among them) for every control the grading does not set.
-Each slider also gets its autoencoder's ceiling: the truth decoded from its own encoding, rendered
-the same way, graded as the edit is. No interpolator can show more than its decoder can draw.
+Each slider also gets its decoder's ceiling: the truth's encoding decoded as an edit of the source
+(the source's skip maps and detail), graded as the edit is. No interpolator can show more than that.
 """
 from __future__ import annotations
 
@@ -18,8 +18,6 @@ from ml.evaluation import faces as world_faces
 from ml.evaluation.edits import encode_all, grade_edits, mean_over, reconstruction
 from ml.evaluation.grading import Graders, spearman
 from ml.methods.homointerp.editor import NOT_PREFIX
-from ml.methods.homointerp.networks import keep_detail
-from ml.training.data import tensor_to_images
 
 # The attribute graded for each group of the official layout (others fall back to the group's
 # first label that the synthetic world draws).
@@ -46,13 +44,13 @@ def slider_controls(group: str, attribute: str, add: bool, strength: float) -> d
 
 
 def decoded_truths(editor, latents, truth_images: np.ndarray) -> np.ndarray:
-    """Each true counterfactual decoded from its own encoding, rendered as the editor renders
-    (on its source's detail when `keep_detail` is the default): a perfect interpolator's edit."""
+    """Each true counterfactual's encoding rendered as an edit of its source: the source's latent
+    with its features replaced by the truth's, no slider moved. That is a perfect interpolator's
+    edit (one that lands on E(truth)), decoded with the source's skip maps and detail, as every
+    edit of the source is; the truth's own maps would draw more than an edit can."""
     truth_latents, _ = encode_all(editor, truth_images)
-    keep = editor.validate({})["keep_detail"]
-    decoded = [keep_detail(source["image"], truth["reconstruction"], source["reconstruction"]) if keep
-               else truth["reconstruction"] for source, truth in zip(latents, truth_latents)]
-    return np.stack([tensor_to_images(image)[0] for image in decoded])
+    return np.stack([editor.render({**source, "features": truth["features"]}, {})
+                     for source, truth in zip(latents, truth_latents)])
 
 
 def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,

@@ -64,6 +64,28 @@ def test_elegant_evaluation_returns_every_key(tmp_path, graders):
     assert (tmp_path / "figures" / "elegant-matrix.png").is_file()
 
 
+
+def test_homointerp_ceiling_decodes_the_truth_as_an_edit_of_its_source(tmp_path):
+    """A slider's ceiling is the truth's encoding drawn on its source's skip maps and detail, as any
+    edit of the source is drawn: with the source as its own truth it is the unedited render, and a
+    truth drawn on its own maps (which no edit of the source gets) is a different picture."""
+    from ml.evaluation.edits import encode_all
+    from ml.evaluation.homointerp import decoded_truths
+
+    registry.get("homointerp").untrained_checkpoint(tmp_path, "tiny", latent_stride=8, decoder_skips=2,
+                                                    keep_detail=True)
+    editor = registry.get("homointerp").load_editor(tmp_path)
+    world = faces.eval_world(editor.image_size)
+    images = world.render_maps(world.sample(2, seed=5))["rgb"]
+    latents, _ = encode_all(editor, images)
+    unedited = np.stack([editor.render(latent, {}) for latent in latents])
+    assert np.array_equal(decoded_truths(editor, latents, images), unedited)
+    swapped = decoded_truths(editor, latents, images[::-1])
+    own_maps = np.stack([editor.render({**latent, "image": source["image"],
+                                        "reconstruction": source["reconstruction"]}, {})
+                         for latent, source in zip(latents[::-1], latents)])
+    assert not np.array_equal(swapped, own_maps)
+
 def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
     from ml.data.world import ATTRIBUTES
 
