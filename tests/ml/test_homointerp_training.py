@@ -280,10 +280,12 @@ def test_counterfactual_blends_train_toward_the_slider_truth(tmp_path):
     assert all(np.isfinite(row["counterfactual"]) for row in logged if "counterfactual" in row)
 
 
-def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path):
+@pytest.mark.parametrize("layout", [{}, {"latent_stride": 8, "decoder_skips": 2}], ids=["paper", "skips"])
+def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path, layout):
     """With the autoencode weight on, the encoder and decoder are trained to redraw each true blend
-    from its own encoding (the attribute region weighted up): that error falls on a batch the run
-    never draws, and the feature term is logged with it."""
+    from its own encoding (the attribute region weighted up) on its source's skip maps, the only
+    ones an edit gets: that error falls on a batch the run never draws, and the feature term is
+    logged with it."""
     import json
 
     from ml.data.world import ATTRIBUTES
@@ -291,7 +293,7 @@ def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path):
 
     config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_autoencode_weight=5.0,
                            counterfactual_feature_weight=50.0, lr=1e-3, checkpoint_every=100,
-                           attribute_names=tuple(ATTRIBUTES))
+                           attribute_names=tuple(ATTRIBUTES), **layout)
     trainer = Trainer(config)
     data = trainer.make_batches(None)
     held = data.batch(10_001)  # the gender group toward the next face; about 2% of each image changes
@@ -299,11 +301,12 @@ def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path):
     @torch.no_grad()
     def redraw_error():
         model = trainer.model.eval()
-        redrawn = model.decoder(model.encoder(held.targets))
+        _, source_skips = model.encode_with_skips(held.images)
+        redrawn = model.decoder(model.encoder(held.targets), source_skips)
         return counterfactual_loss([redrawn], [held.targets], [held.images], config.counterfactual_region_boost).item()
 
     before = redraw_error()
-    TrainingLoop(trainer, data, tmp_path, progress=False).run(30)
+    TrainingLoop(trainer, data, tmp_path, progress=False).run(60)
     assert redraw_error() < 0.8 * before
     logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
     assert any("counterfactual_autoencode" in row and "counterfactual_features" in row for row in logged)

@@ -140,6 +140,10 @@ class Config(TrainingConfig):
     # the starter's latent read Smiling and Young at chance, and decoding the true blend's own
     # encoding showed a smile on 17% of faces. 500 steps with them lifted the starter's success
     # 0.39 -> 0.43, but not on those two: the starter's autoencoder draws no mouth at all.
+    # With decoder skips the blend is drawn on its source's maps, G(E(target), skips(x)), since an
+    # edit never gets any other: drawn on its own maps, a /8 run's decoder drew smiles and ages
+    # from the skips alone (E(target) on the source's maps read as smiling on 19% of faces, as
+    # young on 4%: no change), so landing on E(target) could not move either.
     counterfactual_autoencode_weight: float = 0.0
     counterfactual_feature_weight: float = 0.0
     # Not in the paper, which decodes F_out directly: the editor's "keep detail" switch renders

@@ -216,16 +216,17 @@ class Trainer(TrainingTask):
             strengths = torch.zeros(images.shape[0], config.n_branches, device=self.device)
             strengths[:, blends.group] = blends.strengths.to(self.device)
             moved = self.model.interpolator(features, self._input(references), strengths)
-            target_features = target_skips = None
+            target_features = None
             if autoencode or match_features:  # a graph only for the redraw; landing holds E(target) fixed
                 with torch.set_grad_enabled(autoencode):
-                    target_features, target_skips = self.model.encode_with_skips(targets)
-            # one decoder pass over everything that is decoded: F_out, then F, then E(target)
+                    target_features = self.model.encoder(targets)
+            # one decoder pass over everything that is decoded: F_out, then F, then E(target);
+            # all with the source's skip maps, the only ones an edit of the source ever gets
             decoder_inputs = [(moved, skips)]
             if config.counterfactual_keep_detail:
                 decoder_inputs.append((features, skips))
             if autoencode:
-                decoder_inputs.append((target_features, target_skips))
+                decoder_inputs.append((target_features, skips))
             decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
@@ -257,12 +258,14 @@ class Trainer(TrainingTask):
     def _autoencoder_step(self, images, attributes, blends: BlendBatch | None):
         """Encoder and decoder on reconstruction alone (the stand-in for a pretrained VGG and
         decoder): pixel MSE + perceptual on the sources and, with blends, on their true blends,
-        whose changed pixels are boosted."""
+        whose changed pixels are boosted, each drawn on its source's skip maps."""
         config = self.config
         count = images.shape[0]
         inputs = images if blends is None else torch.cat([images, self._input(blends.targets.float())])
         with self._autocast():
             features, skips = self.model.encode_with_skips(inputs)
+            if blends is not None:  # a blend is drawn from its encoding on its source's maps, as an edit is
+                skips = [torch.cat([skip[:count], skip[:count]]) for skip in skips]
             decoded = self.model.decoder(features, skips)
             mse = losses.reconstruction_loss(decoded, inputs)
             perceptual = self.perceptual(decoded, inputs)
