@@ -24,14 +24,24 @@ from ml.training.data import IndexedBatches, images_to_tensor
 
 
 def counterfactual_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
-                        sources: Sequence[torch.Tensor], region_boost: float) -> torch.Tensor:
+                        sources: Sequence[torch.Tensor], region_boost: float,
+                        region_mean: bool = False) -> torch.Tensor:
     """Squared error of edited images to their true counterfactuals, with the pixels the true
     edit changes (target vs source) weighted 1 + region_boost: an attribute's region is a few
-    percent of the image, and unweighted the cheapest fit is to change nothing."""
+    percent of the image, and unweighted the cheapest fit is to change nothing.
+
+    With `region_mean` the boosted term is each image's mean error over its changed pixels alone,
+    so a small region (a smile, 6% of the face) weighs as much as a large one (hair colour, 32%)."""
     total = 0.0
     for output, target, source in zip(outputs, targets, sources):
         changed = ((target.float() - source.float()).abs().amax(dim=1, keepdim=True) > 0.04).float()
-        total = total + (((output.float() - target.float()) ** 2) * (1.0 + region_boost * changed)).mean()
+        error = (output.float() - target.float()) ** 2
+        if region_mean:
+            area = changed.sum(dim=(1, 2, 3)).clamp(min=1.0) * error.shape[1]
+            in_region = (error * changed).sum(dim=(1, 2, 3)) / area
+            total = total + error.mean() + region_boost * in_region.mean()
+        else:
+            total = total + (error * (1.0 + region_boost * changed)).mean()
     return total
 
 

@@ -280,6 +280,28 @@ def test_counterfactual_blends_train_toward_the_slider_truth(tmp_path):
     assert all(np.isfinite(row["counterfactual"]) for row in logged if "counterfactual" in row)
 
 
+def test_the_region_mean_weighs_a_small_edit_as_much_as_a_large_one():
+    """Two edits left undone, one changing a sixteenth of the image and one half of it: in share of
+    the image the large one costs far more; as a mean over each one's changed pixels, the same."""
+    from ml.training.counterfactuals import counterfactual_loss
+
+    sources = torch.zeros(2, 3, 8, 8)
+    targets = sources.clone()
+    targets[0, :, :2, :2] = 1.0  # 4 of 64 pixels
+    targets[1, :, :4, :] = 1.0  # 32 of 64
+    undone = sources.clone()
+
+    def loss(index, region_mean):
+        return counterfactual_loss([undone[index:index + 1]], [targets[index:index + 1]],
+                                   [sources[index:index + 1]], 3.0, region_mean).item()
+
+    assert loss(1, False) > 5 * loss(0, False)
+    small, large = loss(0, True), loss(1, True)
+    assert small - 3.0 == pytest.approx(4 / 64) and large - 3.0 == pytest.approx(32 / 64)  # mean + 3 x region
+    both = counterfactual_loss([undone], [targets], [sources], 3.0, True).item()
+    assert both == pytest.approx((small + large) / 2)
+
+
 @pytest.mark.parametrize("layout", [{}, {"latent_stride": 8, "decoder_skips": 2}], ids=["paper", "skips"])
 def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path, layout):
     """With the autoencode weight on, the encoder and decoder are trained to redraw each true blend

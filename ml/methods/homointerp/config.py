@@ -131,6 +131,10 @@ class Config(TrainingConfig):
     # the synthetic world and renders the blends as it trains.
     counterfactual_weight: float = 0.0
     counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
+    # Boost each image's mean error over the changed pixels instead of their share of the whole
+    # image's (ml.training.counterfactuals.counterfactual_loss): with the share, a smile's update
+    # weighed a twentieth of a hair colour's (loss 0.02 against 0.3-0.6) and its slider stayed put.
+    counterfactual_region_mean: bool = False
     # Also not in the paper, and part of the same update: the decoder must draw each true blend
     # from its own encoding, G(E(target)) ~ target with the changed pixels boosted
     # (`counterfactual_autoencode_weight`), and the interpolator's output must land on that

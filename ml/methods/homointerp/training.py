@@ -231,11 +231,13 @@ class Trainer(TrainingTask):
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited = keep_detail(images, edited, decoded[1])
-        loss = counterfactual_loss([edited], [targets], [images], config.counterfactual_region_boost)
+        loss = counterfactual_loss([edited], [targets], [images], config.counterfactual_region_boost,
+                                   config.counterfactual_region_mean)
         record = {"counterfactual": loss.item()}
         total = config.counterfactual_weight * loss
         if autoencode:
-            redrawn = counterfactual_loss([decoded[-1]], [targets], [images], config.counterfactual_region_boost)
+            redrawn = counterfactual_loss([decoded[-1]], [targets], [images], config.counterfactual_region_boost,
+                                          config.counterfactual_region_mean)
             total = total + config.counterfactual_autoencode_weight * redrawn
             record["counterfactual_autoencode"] = redrawn.item()
         if match_features:  # the interpolator's alone: through E it would pull E(x) onto E(target)
@@ -274,7 +276,7 @@ class Trainer(TrainingTask):
         record = {"ae_mse": mse.item(), "ae_perceptual": perceptual.item()}
         if blends is not None and config.counterfactual_autoencode_weight > 0:
             redrawn = counterfactual_loss([decoded[count:]], [inputs[count:]], [images],
-                                          config.counterfactual_region_boost)
+                                          config.counterfactual_region_boost, config.counterfactual_region_mean)
             total = total + config.counterfactual_autoencode_weight * redrawn
             record["ae_redraw"] = redrawn.item()
         for name in ("encoder", "decoder"):
