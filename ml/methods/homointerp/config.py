@@ -147,7 +147,10 @@ class Config(TrainingConfig):
     # With decoder skips the blend is drawn on its source's maps, G(E(target), skips(x)), since an
     # edit never gets any other: drawn on its own maps, a /8 run's decoder drew smiles and ages
     # from the skips alone (E(target) on the source's maps read as smiling on 19% of faces, as
-    # young on 4%: no change), so landing on E(target) could not move either.
+    # young on 4%: no change), so landing on E(target) could not move either. Fine-tuning that run
+    # from step 2000 so (1000 steps, with `counterfactual_region_mean`) lifted the Bangs ceiling
+    # 0.04 -> 0.52 but left Smiling and Young at no change (the decoder has yet to learn to draw a
+    # small region over the source's maps), and success fell 0.46 -> 0.31.
     counterfactual_autoencode_weight: float = 0.0
     counterfactual_feature_weight: float = 0.0
     # Not in the paper, which decodes F_out directly: the editor's "keep detail" switch renders
