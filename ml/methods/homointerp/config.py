@@ -99,8 +99,11 @@ class Config(TrainingConfig):
     # lifted the mustache ceiling 0.42 -> 0.71, but not the edits (success 0.39 -> 0.38, identity
     # 0.83 -> 0.76), so the starter stays at 16: a /8 model needs a run of its own. Two such runs
     # from scratch (two decoder skips, 300 autoencoder steps, lr 2e-4, seed 71; bf16 on one CPU,
-    # float32 on another) drew far better (decoder error 0.03 / 0.04, ceilings up to Young 0.67 /
-    # 0.73) but after 2000 steps edited less than the /16 starter: success 0.44 / 0.30.
+    # float32 on another) drew far better (decoder error 0.03 / 0.04) but after 2000 steps edited
+    # no better than the /16 starter (success 0.44 / 0.30 against 0.39, identity 0.75 / 0.83
+    # against 0.83). A third (bf16) reached 0.46 at 2000 steps, then swung to 0.35 / 0.28 / 0.30
+    # at 2500 / 3000 / 3500 with identity under 0.8 throughout; its smile and age sliders never
+    # moved (why: `counterfactual_autoencode_weight`).
     latent_stride: int = 16
     # Not in the paper, whose decoder draws the whole face from F: the decoder also takes the
     # source's last encoder map at each of the `decoder_skips` largest sizes (relu1_2 at full
