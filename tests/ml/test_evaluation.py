@@ -64,7 +64,6 @@ def test_elegant_evaluation_returns_every_key(tmp_path, graders):
     assert (tmp_path / "figures" / "elegant-matrix.png").is_file()
 
 
-
 def test_homointerp_ceiling_decodes_the_truth_as_an_edit_of_its_source(tmp_path):
     """A slider's ceiling is the truth's encoding drawn on its source's skip maps and detail, as any
     edit of the source is drawn: with the source as its own truth it is the unedited render, and a
@@ -85,6 +84,7 @@ def test_homointerp_ceiling_decodes_the_truth_as_an_edit_of_its_source(tmp_path)
                                         "reconstruction": source["reconstruction"]}, {})
                          for latent, source in zip(latents[::-1], latents)])
     assert not np.array_equal(swapped, own_maps)
+
 
 def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
     from ml.data.world import ATTRIBUTES
