@@ -72,6 +72,23 @@ def test_decoder_skips_take_the_sources_last_map_at_each_large_size():
         Config.preset("tiny", decoder_skips=4)
 
 
+def test_the_skip_gate_fades_the_source_maps_only_where_the_edit_moves_f():
+    model = HomoInterpGAN(Config.preset("tiny", latent_stride=8, decoder_skips=2, skip_gate=0.1))
+    features, skips = model.encode_with_skips(torch.rand(1, 3, 64, 64) * 2 - 1)
+    unedited = model.edit_skips(features, features, skips)
+    assert all(torch.equal(kept, skip) for kept, skip in zip(unedited, skips))  # no edit, no fade
+    edited = features.clone()
+    edited[:, :, :2, :2] += 10 * features.abs().mean()  # the top-left quarter of an 8x8 latent: 16x16 px
+    gated = model.edit_skips(edited, features, skips)
+    full = gated[0][0]  # the full-size map (64x64)
+    assert full[:, :12, :12].abs().max() == 0  # faded out where F moved
+    assert torch.equal(full[:, 24:, 24:], skips[0][0][:, 24:, 24:])  # untouched away from it
+    assert gated[1].shape == skips[1].shape
+    # the paper's model and a gate of 0 pass the maps through
+    plain = HomoInterpGAN(Config.preset("tiny", latent_stride=8, decoder_skips=2))
+    assert all(torch.equal(a, b) for a, b in zip(plain.edit_skips(edited, features, skips), skips))
+
+
 def test_paper_sizes_match_the_official_parameter_counts():
     config = Config.preset("paper")
     model = HomoInterpGAN(config)

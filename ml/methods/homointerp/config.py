@@ -111,6 +111,11 @@ class Config(TrainingConfig):
     # it draws the photo's detail from them and only what F changes from F. Edits still happen
     # in F alone; a decode of an edit takes the source's maps. 0 is the paper's decoder.
     decoder_skips: int = 0
+    # Not in the paper: with skips, an edit's decoder fades the source's maps where the edit moves F
+    # (HomoInterpGAN.edit_skips), fully at a change of `skip_gate` x the mean |F|; 0 never fades.
+    # Drawn on unfaded source maps, E(true smile) showed the source's own mouth (see
+    # `counterfactual_autoencode_weight`); a smile moved F's mouth cells by 0.05-0.2 x mean |F|.
+    skip_gate: float = 0.0
     interp_width: int = 512  # hidden width of each interpolator branch (the latent width officially)
     decoder_widths: tuple[int, ...] = (512, 256, 128, 64)
     critic_width: int = 256

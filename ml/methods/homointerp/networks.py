@@ -429,6 +429,7 @@ class HomoInterpGAN(nn.Module):
         self.encoder = VGGEncoder(config.encoder_widths, config.encoder_stages)
         self.interpolator = Interpolator(config.n_branches, config.latent_channels, config.interp_width)
         self.n_skips = config.decoder_skips
+        self.skip_gate = config.skip_gate
         self.decoder = Decoder(config.latent_channels, config.decoder_widths,
                                upsamplings=int(math.log2(config.latent_stride)),
                                skip_channels=config.encoder_widths[:config.decoder_skips])
@@ -444,7 +445,21 @@ class HomoInterpGAN(nn.Module):
             return self.encoder(image), []
         return self.encoder.with_skips(image, self.n_skips)
 
+    def edit_skips(self, edited, source, skips: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The source's skip maps for decoding an edit of it: with `skip_gate` each map fades
+        where the edit moved F, fully once the cell's mean change reaches skip_gate x the
+        source's mean |F|, so the decoder draws the changed region from F alone. No edit, no fade."""
+        if not self.skip_gate or not skips:
+            return list(skips)
+        with torch.no_grad():
+            change = (edited.float() - source.float()).abs().mean(1, keepdim=True)
+            scale = source.float().abs().mean(dim=(1, 2, 3), keepdim=True) * self.skip_gate + 1e-6
+            keep = 1.0 - (change / scale).clamp(max=1.0)
+        return [skip * F.interpolate(keep, size=skip.shape[-2:], mode="bilinear", align_corners=False).to(skip.dtype)
+                for skip in skips]
+
     def forward(self, image, reference, strengths):
         source, skips = self.encode_with_skips(image)
         target = self.encoder(reference)
-        return self.decoder(self.interpolator(source, target, strengths), skips)
+        edited = self.interpolator(source, target, strengths)
+        return self.decoder(edited, self.edit_skips(edited, source, skips))

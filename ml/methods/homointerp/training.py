@@ -222,11 +222,12 @@ class Trainer(TrainingTask):
                     target_features = self.model.encoder(targets)
             # one decoder pass over everything that is decoded: F_out, then F, then E(target);
             # all with the source's skip maps, the only ones an edit of the source ever gets
-            decoder_inputs = [(moved, skips)]
+            edit_skips = self.model.edit_skips
+            decoder_inputs = [(moved, edit_skips(moved, features, skips))]
             if config.counterfactual_keep_detail:
                 decoder_inputs.append((features, skips))
             if autoencode:
-                decoder_inputs.append((target_features, skips))
+                decoder_inputs.append((target_features, edit_skips(target_features, features, skips)))
             decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
@@ -267,7 +268,9 @@ class Trainer(TrainingTask):
         with self._autocast():
             features, skips = self.model.encode_with_skips(inputs)
             if blends is not None:  # a blend is drawn from its encoding on its source's maps, as an edit is
-                skips = [torch.cat([skip[:count], skip[:count]]) for skip in skips]
+                sources = [skip[:count] for skip in skips]
+                blend_skips = self.model.edit_skips(features[count:], features[:count], sources)
+                skips = [torch.cat(pair) for pair in zip(sources, blend_skips)]
             decoded = self.model.decoder(features, skips)
             mse = losses.reconstruction_loss(decoded, inputs)
             perceptual = self.perceptual(decoded, inputs)
@@ -368,7 +371,8 @@ class Trainer(TrainingTask):
             for k in range(self.config.n_branches):
                 strengths = torch.zeros(images.shape[0], self.config.n_branches, device=self.device)
                 strengths[:, k] = 1
-                rows.append(self.model.decoder(self.model.interpolator(features, references, strengths), skips))
+                edited = self.model.interpolator(features, references, strengths)
+                rows.append(self.model.decoder(edited, self.model.edit_skips(edited, features, skips)))
         self.model.train()
         return make_grid([row.float() for row in rows])
 
