@@ -115,6 +115,10 @@ class Config(TrainingConfig):
     # (HomoInterpGAN.edit_skips), fully at a change of `skip_gate` x the mean |F|; 0 never fades.
     # Drawn on unfaded source maps, E(true smile) showed the source's own mouth (see
     # `counterfactual_autoencode_weight`); a smile moved F's mouth cells by 0.05-0.2 x mean |F|.
+    # Fine-tuning the /8 run from step 2000 with a gate of 0.1 (and the region mean) showed what
+    # the unfaded maps had hidden: a slider moves F over the whole face, not the mouth alone, so
+    # the fade blurred every face (identity 0.44 / 0.50 after 250 / 500 steps, success 0.40 / 0.42,
+    # Young 0.02 -> 0.38 / 0.15, Smiling unchanged). A gate wants sliders that move F locally.
     skip_gate: float = 0.0
     interp_width: int = 512  # hidden width of each interpolator branch (the latent width officially)
     decoder_widths: tuple[int, ...] = (512, 256, 128, 64)
