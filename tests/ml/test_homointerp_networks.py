@@ -78,7 +78,7 @@ def test_the_skip_gate_fades_the_source_maps_only_where_the_edit_moves_f():
     unedited = model.edit_skips(features, features, skips)
     assert all(torch.equal(kept, skip) for kept, skip in zip(unedited, skips))  # no edit, no fade
     edited = features.clone()
-    edited[:, :, :2, :2] += 10 * features.abs().mean()  # the top-left quarter of an 8x8 latent: 16x16 px
+    edited[:, :, :2, :2] += 10 * features.abs().mean()  # 2x2 cells of an 8x8 latent: the top-left 16x16 px
     gated = model.edit_skips(edited, features, skips)
     full = gated[0][0]  # the full-size map (64x64)
     assert full[:, :12, :12].abs().max() == 0  # faded out where F moved
