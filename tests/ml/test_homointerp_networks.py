@@ -89,6 +89,25 @@ def test_the_skip_gate_fades_the_source_maps_only_where_the_edit_moves_f():
     assert all(torch.equal(a, b) for a, b in zip(plain.edit_skips(edited, features, skips), skips))
 
 
+def test_skip_dropout_zeroes_one_box_of_latent_cells_in_every_map_of_a_dropped_image():
+    model = HomoInterpGAN(Config.preset("tiny", latent_stride=8, decoder_skips=2))  # an 8x8 latent
+    skips = [torch.ones(64, 4, 64, 64), torch.ones(64, 8, 32, 32)]
+    torch.manual_seed(0)
+    dropped = model.drop_skip_regions(skips, 0.5)
+    cells = dropped[0][:, 0, ::8, ::8] == 0  # [N, 8, 8]: which latent cells lost their maps
+    counts = cells.flatten(1).sum(1)
+    assert 10 < (counts > 0).sum() < 54  # about half the images, at p = 0.5
+    for box, count in zip(cells, counts):
+        if count:
+            rows, columns = box.any(1).sum(), box.any(0).sum()
+            assert 2 <= rows <= 4 and 2 <= columns <= 4 and count == rows * columns  # one box, 1/4-1/2 a side
+    # the half-size map lost the same region
+    assert torch.equal(dropped[1][:, 0, ::4, ::4] == 0, cells)
+    assert all(torch.equal(a, b) for a, b in zip(model.drop_skip_regions(skips, 0.0), skips))
+    with pytest.raises(ConfigError, match="skip_dropout"):
+        Config.preset("tiny", skip_dropout=1.5)
+
+
 def test_paper_sizes_match_the_official_parameter_counts():
     config = Config.preset("paper")
     model = HomoInterpGAN(config)

@@ -151,14 +151,19 @@ def test_keep_detail_gives_the_photo_back_and_adds_only_the_decoders_change(trai
 
 
 def test_a_decoder_with_skips_trains_and_its_editor_keeps_the_source_maps(tmp_path):
+    import json
+
     from ml.data.world import ATTRIBUTES
 
     config = Config.preset("tiny", latent_stride=8, decoder_skips=2, counterfactual_weight=5.0,
                            counterfactual_autoencode_weight=5.0, counterfactual_feature_weight=50.0,
-                           autoencoder_steps=2, checkpoint_every=4, attribute_names=tuple(ATTRIBUTES))
+                           autoencoder_steps=2, checkpoint_every=4, skip_dropout=0.5,
+                           attribute_names=tuple(ATTRIBUTES))
     trainer = Trainer(config)
     data = trainer.make_batches(None)
     TrainingLoop(trainer, data, tmp_path, progress=False).run(6)
+    losses = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(value) for row in losses for value in row.values())
     editor = METHOD.load_editor(checkpoints.latest_checkpoint(tmp_path))
     photo = _uint8(data.batch(99).images[0])
     latent = editor.encode(photo)

@@ -120,6 +120,10 @@ class Config(TrainingConfig):
     # the fade blurred every face (identity 0.44 / 0.50 after 250 / 500 steps, success 0.40 / 0.42,
     # Young 0.02 -> 0.38 / 0.15, Smiling unchanged). A gate wants sliders that move F locally.
     skip_gate: float = 0.0
+    # Not in the paper: the probability that a training decode finds its image's skip maps zeroed
+    # in a random box (`HomoInterpGAN.drop_skip_regions`), so F must hold, and the decoder draw
+    # from F, whatever the maps lose there; an edit's faded maps are then no blur. 0 never drops.
+    skip_dropout: float = 0.0
     interp_width: int = 512  # hidden width of each interpolator branch (the latent width officially)
     decoder_widths: tuple[int, ...] = (512, 256, 128, 64)
     critic_width: int = 256
@@ -205,6 +209,8 @@ class Config(TrainingConfig):
             raise ConfigError("encoder_widths needs 5 entries (VGG blocks) and decoder_widths 4")
         if self.latent_stride not in (8, 16):
             raise ConfigError(f"latent_stride must be 8 (relu4_1) or 16 (relu5_1, the paper's), got {self.latent_stride}")
+        if not 0 <= self.skip_dropout <= 1:
+            raise ConfigError(f"skip_dropout is a probability, got {self.skip_dropout}")
         if not 0 <= self.decoder_skips <= 3:
             raise ConfigError(f"decoder_skips must be 0 to 3 (full, half and quarter size maps), got {self.decoder_skips}")
         if self.image_size % 16 or self.image_size < 32:

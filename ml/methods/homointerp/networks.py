@@ -430,6 +430,7 @@ class HomoInterpGAN(nn.Module):
         self.interpolator = Interpolator(config.n_branches, config.latent_channels, config.interp_width)
         self.n_skips = config.decoder_skips
         self.skip_gate = config.skip_gate
+        self.latent_size = config.latent_size
         self.decoder = Decoder(config.latent_channels, config.decoder_widths,
                                upsamplings=int(math.log2(config.latent_stride)),
                                skip_channels=config.encoder_widths[:config.decoder_skips])
@@ -457,6 +458,24 @@ class HomoInterpGAN(nn.Module):
             keep = 1.0 - (change / scale).clamp(max=1.0)
         return [skip * F.interpolate(keep, size=skip.shape[-2:], mode="bilinear", align_corners=False).to(skip.dtype)
                 for skip in skips]
+
+    def drop_skip_regions(self, skips: Sequence[torch.Tensor], probability: float) -> list[torch.Tensor]:
+        """Training only: with the given probability per image, zero its skip maps inside a random
+        box of a quarter to a half of the latent's side (in latent cells), so that the decoder
+        learns to draw any region from F alone, as it must where `edit_skips` fades the maps."""
+        if not probability or not skips:
+            return list(skips)
+        count, cells, device = skips[0].shape[0], self.latent_size, skips[0].device
+        low, high = max(1, cells // 4), max(1, cells // 2)
+        sizes = torch.randint(low, high + 1, (count, 2), device=device)
+        corners = (torch.rand(count, 2, device=device) * (cells - sizes + 1)).long()
+        grid = torch.arange(cells, device=device)
+        rows = (grid >= corners[:, :1]) & (grid < corners[:, :1] + sizes[:, :1])  # [N, cells]
+        columns = (grid >= corners[:, 1:]) & (grid < corners[:, 1:] + sizes[:, 1:])
+        dropped = torch.rand(count, device=device) < probability
+        box = rows[:, :, None] & columns[:, None, :] & dropped[:, None, None]
+        keep = (~box).float()[:, None]
+        return [skip * F.interpolate(keep, size=skip.shape[-2:], mode="nearest").to(skip.dtype) for skip in skips]
 
     def forward(self, image, reference, strengths):
         source, skips = self.encode_with_skips(image)

@@ -228,7 +228,7 @@ class Trainer(TrainingTask):
                 decoder_inputs.append((features, skips))
             if autoencode:
                 decoder_inputs.append((target_features, edit_skips(target_features, features, skips)))
-            decoded = self._decode(decoder_inputs).split(images.shape[0])
+            decoded = self._decode([(latent, self._dropped(maps)) for latent, maps in decoder_inputs]).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited = keep_detail(images, edited, decoded[1])
@@ -271,7 +271,7 @@ class Trainer(TrainingTask):
                 sources = [skip[:count] for skip in skips]
                 blend_skips = self.model.edit_skips(features[count:], features[:count], sources)
                 skips = [torch.cat(pair) for pair in zip(sources, blend_skips)]
-            decoded = self.model.decoder(features, skips)
+            decoded = self.model.decoder(features, self._dropped(skips))
             mse = losses.reconstruction_loss(decoded, inputs)
             perceptual = self.perceptual(decoded, inputs)
         self.model.references.update(features[:count].detach(), attributes[:, self.reference_columns])
@@ -295,9 +295,13 @@ class Trainer(TrainingTask):
         skips = [torch.cat([skips[k] for _, skips in pairs]) for k in range(len(pairs[0][1]))]
         return self.model.decoder(features, skips)
 
+    def _dropped(self, skips):
+        """Skip maps for a training decode, with `skip_dropout`'s random boxes zeroed."""
+        return self.model.drop_skip_regions(skips, self.config.skip_dropout)
+
     def _decoder_step(self, features, skips, images):
         with self._autocast():
-            decoded = self.model.decoder(features, skips)
+            decoded = self.model.decoder(features, self._dropped(skips))
             mse = losses.reconstruction_loss(decoded, images)
             perceptual = self.perceptual(decoded, images)
         loss = self.config.reconstruction_weight * mse + self.config.perceptual_weight * perceptual
@@ -334,7 +338,7 @@ class Trainer(TrainingTask):
             with self._autocast():
                 everything = torch.ones(features.shape[0], config.n_branches, device=self.device)
                 interp_all = self.model.interpolator(features.detach(), permuted.detach(), everything)
-                decoded = self.model.decoder(features, skips)
+                decoded = self.model.decoder(features, self._dropped(skips))
                 mse = losses.reconstruction_loss(decoded, images)
                 perceptual = self.perceptual(decoded, images)
                 knowledge = losses.knowledge_guidance_loss(self.kg_transform(features), teacher)
