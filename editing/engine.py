@@ -3,8 +3,9 @@
 Workers and the in-process renderer call these functions. Models load lazily, after the process
 has started, and torch's thread count is set once per process. Per process the engine keeps:
 editors per model version, a bounded LRU of encoded latents per (photo or exemplar, model
-version), and a small LRU of the latents inside chained recipes (the photo after the first steps,
-so a slider of a later step re-runs that step alone); across processes, photo and exemplar latents
+version), a small LRU of the latents inside chained recipes (the photo after the first steps,
+so a slider of a later step re-runs that step alone) and one of the aligned crops that edits are
+laid on at the crop's resolution; across processes, photo and exemplar latents
 are shared through Redis as safetensors bytes, never pickles.
 """
 from __future__ import annotations
@@ -165,6 +166,9 @@ _latents: OrderedDict = OrderedDict()
 # earlier step every frame makes a new one, too many and too short-lived to send to Redis.
 _chain_latents: OrderedDict = OrderedDict()
 CHAIN_CACHE_SIZE = 8
+# Aligned crops that renders lay their edits on (a few hundred kB each), per process.
+_crops: OrderedDict = OrderedDict()
+CROP_CACHE_SIZE = 16
 
 
 def load_editor_uncached(method: str, checkpoint: str | Path):
@@ -243,10 +247,20 @@ def cached_latent(key: str, editor, image_source) -> object:
     return latent
 
 
+def cached_crop(key: str, photo_loader) -> np.ndarray:
+    """A photo's aligned crop from this process's LRU, else `photo_loader()`: edits are laid on
+    it at its own size every frame, and a frame should read no file."""
+    crop = _lru_get(_crops, key)
+    if crop is None:
+        crop = photo_loader()
+        _lru_put(_crops, key, crop, CROP_CACHE_SIZE)
+    return crop
+
+
 def forget_latents(prefix: str) -> None:
     """Drop cached latents whose key starts with `prefix` (a deleted photo's, say)."""
     with _lock:
-        for cache in (_latents, _chain_latents):
+        for cache in (_latents, _chain_latents, _crops):
             for key in [k for k in cache if k.startswith(prefix)]:
                 del cache[key]
     client = _redis()
@@ -257,7 +271,8 @@ def forget_latents(prefix: str) -> None:
 
 def cache_stats() -> dict:
     with _lock:
-        return {"latents": len(_latents), "chain_latents": len(_chain_latents), "editors": len(_editors)}
+        return {"latents": len(_latents), "chain_latents": len(_chain_latents), "crops": len(_crops),
+                "editors": len(_editors)}
 
 
 @dataclass
@@ -282,15 +297,19 @@ def chain_key(photo_key: str, steps: list[Step], index: int) -> str:
 
 def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
     """Run the steps in order: the first edits the photo's cached latent, each next step encodes
-    the image so far. A chain starts from its last step whose input latent is cached, so moving
-    a slider of the last step renders that step alone."""
-    start, latent = 0, None
+    the image so far. A step whose editor edits in place (a residual on its input) has its change
+    laid on the image it was given at that image's size, so a chain of such steps returns the
+    aligned crop, sharp, with the edits in it; a step that redraws the face returns its model's
+    size. A chain starts from its last step whose input is cached, so moving a slider of the
+    last step renders that step alone."""
+    from ml.methods.base import lay_change_on
+
+    start, latent, image = 0, None, None
     for index in range(len(steps) - 1, 0, -1):
-        latent = _lru_get(_chain_latents, chain_key(photo_key, steps, index))
-        if latent is not None:
-            start = index
+        cached = _lru_get(_chain_latents, chain_key(photo_key, steps, index))
+        if cached is not None:
+            start, (latent, image) = index, cached
             break
-    image = None
     for index in range(start, len(steps)):
         step = steps[index]
         editor = editor_for(step.method, step.checkpoint)
@@ -298,13 +317,19 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
             latent = cached_latent(f"{photo_key}:{step.version_id}", editor, photo_loader)
         elif index > start:
             latent = editor.encode(resize(image, editor.image_size))
-            _lru_put(_chain_latents, chain_key(photo_key, steps, index), latent, CHAIN_CACHE_SIZE)
+            _lru_put(_chain_latents, chain_key(photo_key, steps, index), (latent, image), CHAIN_CACHE_SIZE)
         references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)
                       for ref_id, (key, loader) in step.references.items()}
         try:
-            image = editor.render(latent, step.controls, references)
+            rendered = editor.render(latent, step.controls, references)
+            in_place = editor.edits_in_place(step.controls)
         except ValueError as error:  # ml.controls.ControlsError: the reason is meant for people
             raise BadControls(f"{step.method}: {error}") from None
+        if in_place:
+            given = image if index > 0 else cached_crop(f"{photo_key}:crop:{step.alignment}", photo_loader)
+            image = lay_change_on(given, resize(given, editor.image_size), rendered)
+        else:
+            image = rendered
     return image
 
 

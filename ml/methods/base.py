@@ -51,6 +51,12 @@ class Editor(abc.ABC):
         caller (the web engine) resolves and encodes them, with the same editor.
         """
 
+    def edits_in_place(self, controls: Mapping[str, Any]) -> bool:
+        """Whether a render under `controls` is its input plus a change drawn in the input's own
+        geometry (a residual), so the change can be laid on a larger copy of the photo
+        (`lay_change_on`). Editors whose render redraws the face (a frontalization) say no."""
+        return False
+
     def set_precision(self, precision: str) -> "Editor":
         """"fp32", "bf16" (autocast + channels-last) or "auto" (bf16 where the hardware has it).
         Editors that gain from bf16 override this."""
@@ -81,6 +87,18 @@ class Editor(abc.ABC):
             schema = {**schema, "properties": properties}
         return {"method": self.method, "image_size": self.image_size, "alignment": self.alignment,
                 "controls": schema}
+
+
+def lay_change_on(photo: np.ndarray, before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """`photo` plus the change an editor made from `before` (its input, `photo` at the editor's
+    size) to `after` (its render), upsampled to the photo's size: the edit at the photo's
+    resolution, with the photo's own detail wherever the edit changed nothing."""
+    if photo.shape == after.shape:
+        return after
+    change = torch.from_numpy(after.astype(np.float32) - before.astype(np.float32)).permute(2, 0, 1)[None]
+    change = torch.nn.functional.interpolate(change, size=photo.shape[:2], mode="bilinear", align_corners=False)
+    edited = photo.astype(np.float32) + change[0].permute(1, 2, 0).numpy()
+    return np.clip(np.rint(edited), 0, 255).astype(np.uint8)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""Chained recipes: moving a slider of a later step renders that step alone, from the latent of
-the photo after the earlier steps, which the engine keeps per process."""
+"""Renders of recipes: edits come back at the aligned crop's resolution, and in a chain, moving a
+slider of a later step renders that step alone, from the latent of the photo after the earlier
+steps, which the engine keeps per process."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -53,3 +54,28 @@ def test_forgetting_a_photo_forgets_its_chain_latents(checkpoints):
     engine.forget_latents(photo_key)
     with pytest.raises(engine.MissingCheckpoint):
         engine.render_steps(photo_key, loader, chain(checkpoints, 1.0, False, first_checkpoint="/nonexistent/elegant"))
+
+
+def test_edits_come_back_at_the_crops_resolution_with_its_own_detail(checkpoints):
+    """The starter HomoInterpGAN works at 128 px; the aligned crop is 256."""
+    crop = np.array(Image.open(Path(__file__).resolve().parents[1] / "fixtures" / "faces" / "astronaut.jpg")
+                    .convert("RGB").resize((256, 256)))
+    loader = lambda: crop  # noqa: E731
+    starter = "ml/weights/homointerp"
+    homointerp = lambda controls: [engine.Step("homointerp", starter, 9003, "celeba", controls, {})]  # noqa: E731
+    engine.forget_latents("photo:resolution-test")
+    # keeping detail with no slider moved: the crop itself, not a 128 px copy
+    untouched = engine.render_steps("photo:resolution-test", loader, homointerp({"keep_detail": True}))
+    assert np.array_equal(untouched, crop)
+    # an edit: the crop plus the model's change, which at the model's size is the model's render
+    controls = {"keep_detail": True, "hair_color": 1.0, "hair_color_target": "Blond_Hair"}
+    edited = engine.render_steps("photo:resolution-test", loader, homointerp(controls))
+    editor = engine.editor_for("homointerp", starter)
+    rendered = editor.render(editor.encode(engine.resize(crop, 128)), controls)
+    assert edited.shape == crop.shape and np.abs(edited.astype(int) - crop).mean() > 2
+    assert np.abs(engine.resize(edited, 128).astype(int) - rendered).mean() < 2
+    # redrawing the face (detail off) gives the model's own size
+    redrawn = engine.render_steps("photo:resolution-test", loader, homointerp({"keep_detail": False}))
+    assert redrawn.shape == (128, 128, 3)
+    # a chain of residual edits (ELEGANT's decoder adds to its input) stays at the crop's size
+    assert engine.render_steps("photo:resolution-test", loader, chain(checkpoints, 1.0, True)).shape == crop.shape

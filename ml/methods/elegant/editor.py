@@ -154,6 +154,9 @@ class ElegantEditor(Editor):
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
         return self.decode(latent, self.edited_latent(latent, controls, references))
 
+    def edits_in_place(self, controls: Mapping[str, Any]) -> bool:
+        return True  # the decoder's output is a residual added to the input
+
     # the paper's figures ------------------------------------------------------------------------
 
     def swap(self, latent_a: Latent, latent_b: Latent, attribute: str) -> tuple[np.ndarray, np.ndarray]:

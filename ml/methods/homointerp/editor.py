@@ -201,6 +201,9 @@ class HomoInterpEditor(Editor):
         with autocast(self.precision, self.device):
             return self.model.interpolator(source, targets, strengths).float()
 
+    def edits_in_place(self, controls: Mapping[str, Any]) -> bool:
+        return bool(self.validate(controls)["keep_detail"])  # x + G(F_out) - G(F); off, G(F_out) redraws
+
     @torch.no_grad()
     def render(self, latent: Latent, controls: Mapping[str, Any],
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
