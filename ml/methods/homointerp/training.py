@@ -228,7 +228,8 @@ class Trainer(TrainingTask):
                 decoder_inputs.append((features, skips))
             if autoencode:
                 decoder_inputs.append((target_features, edit_skips(target_features, features, skips)))
-            decoded = self._decode([(latent, self._dropped(maps)) for latent, maps in decoder_inputs]).split(images.shape[0])
+            decoder_inputs = [(latent, self._dropped(maps)) for latent, maps in decoder_inputs]
+            decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited = keep_detail(images, edited, decoded[1])
