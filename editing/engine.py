@@ -247,14 +247,17 @@ def cached_latent(key: str, editor, image_source) -> object:
     return latent
 
 
-def cached_crop(key: str, photo_loader) -> np.ndarray:
-    """A photo's aligned crop from this process's LRU, else `photo_loader()`: edits are laid on
-    it at its own size every frame, and a frame should read no file."""
-    crop = _lru_get(_crops, key)
-    if crop is None:
+def cached_crop(key: str, photo_loader, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A photo's aligned crop and its copy at a model's `size`, from this process's LRU, else
+    from `photo_loader()`: an edit is laid on the crop every frame, and a frame should read no
+    file and resample nothing it resampled before."""
+    key = f"{key}:{size}"
+    pair = _lru_get(_crops, key)
+    if pair is None:
         crop = photo_loader()
-        _lru_put(_crops, key, crop, CROP_CACHE_SIZE)
-    return crop
+        pair = (crop, resize(crop, size))
+        _lru_put(_crops, key, pair, CROP_CACHE_SIZE)
+    return pair
 
 
 def forget_latents(prefix: str) -> None:
@@ -304,11 +307,11 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
     last step renders that step alone."""
     from ml.methods.base import lay_change_on
 
-    start, latent, image = 0, None, None
+    start, latent, image, small = 0, None, None, None  # small: `image` at the step's model size
     for index in range(len(steps) - 1, 0, -1):
         cached = _lru_get(_chain_latents, chain_key(photo_key, steps, index))
         if cached is not None:
-            start, (latent, image) = index, cached
+            start, (latent, image, small) = index, cached
             break
     for index in range(start, len(steps)):
         step = steps[index]
@@ -316,8 +319,9 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
         if index == 0:
             latent = cached_latent(f"{photo_key}:{step.version_id}", editor, photo_loader)
         elif index > start:
-            latent = editor.encode(resize(image, editor.image_size))
-            _lru_put(_chain_latents, chain_key(photo_key, steps, index), (latent, image), CHAIN_CACHE_SIZE)
+            small = resize(image, editor.image_size)
+            latent = editor.encode(small)
+            _lru_put(_chain_latents, chain_key(photo_key, steps, index), (latent, image, small), CHAIN_CACHE_SIZE)
         references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)
                       for ref_id, (key, loader) in step.references.items()}
         try:
@@ -325,11 +329,9 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
             in_place = editor.edits_in_place(step.controls)
         except ValueError as error:  # ml.controls.ControlsError: the reason is meant for people
             raise BadControls(f"{step.method}: {error}") from None
-        if in_place:
-            given = image if index > 0 else cached_crop(f"{photo_key}:crop:{step.alignment}", photo_loader)
-            image = lay_change_on(given, resize(given, editor.image_size), rendered)
-        else:
-            image = rendered
+        if in_place and index == 0:
+            image, small = cached_crop(f"{photo_key}:crop:{step.alignment}", photo_loader, editor.image_size)
+        image = lay_change_on(image, small, rendered) if in_place else rendered
     return image
 
 

@@ -95,10 +95,12 @@ def lay_change_on(photo: np.ndarray, before: np.ndarray, after: np.ndarray) -> n
     resolution, with the photo's own detail wherever the edit changed nothing."""
     if photo.shape == after.shape:
         return after
-    change = torch.from_numpy(after.astype(np.float32) - before.astype(np.float32)).permute(2, 0, 1)[None]
+    # copies, as float: crops may be read-only arrays
+    full, small, edited_small = (torch.tensor(image, dtype=torch.float32) for image in (photo, before, after))
+    change = (edited_small - small).permute(2, 0, 1)[None]
     change = torch.nn.functional.interpolate(change, size=photo.shape[:2], mode="bilinear", align_corners=False)
-    edited = photo.astype(np.float32) + change[0].permute(1, 2, 0).numpy()
-    return np.clip(np.rint(edited), 0, 255).astype(np.uint8)
+    edited = change[0].permute(1, 2, 0).add_(full)
+    return edited.round_().clamp_(0, 255).to(torch.uint8).numpy()
 
 
 @dataclasses.dataclass(frozen=True)
