@@ -5,8 +5,8 @@ has started, and torch's thread count is set once per process. Per process the e
 editors per model version, a bounded LRU of encoded latents per (photo or exemplar, model
 version), a small LRU of the latents inside chained recipes (the photo after the first steps,
 so a slider of a later step re-runs that step alone) and one of the aligned crops that edits are
-laid on at the crop's resolution; across processes, photo and exemplar latents
-are shared through Redis as safetensors bytes, never pickles.
+laid on at the crop's resolution; across processes, photo and exemplar latents are shared
+through Redis as safetensors bytes, never pickles.
 """
 from __future__ import annotations
 
@@ -162,8 +162,9 @@ def resize(image: np.ndarray, size: int) -> np.ndarray:
 _lock = threading.Lock()
 _editors: dict[tuple[str, str], object] = {}
 _latents: OrderedDict = OrderedDict()
-# Latents of a chain's intermediate images, per process only: while a user drags a slider of an
-# earlier step every frame makes a new one, too many and too short-lived to send to Redis.
+# (latent, image, image at the model's size) of a chain's intermediate images, per process only:
+# while a user drags a slider of an earlier step every frame makes a new one, too many and too
+# short-lived to send to Redis.
 _chain_latents: OrderedDict = OrderedDict()
 CHAIN_CACHE_SIZE = 8
 # Aligned crops that renders lay their edits on (a few hundred kB each), per process.
