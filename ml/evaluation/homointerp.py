@@ -1,7 +1,7 @@
 """HomoInterpGAN graded on held-out synthetic people.
 
-For one attribute per group, each source's group slider moves it toward the model's mean
-reference of faces with the attribute (when the source lacks it) or without it (when it has it).
+For one attribute per group, each source's group slider moves it along the model's mean reference
+direction toward the attribute (when the source lacks it) or away from it (when it has it).
 The truth is the source rendered with that attribute switched, its own style kept. Slider
 evenness: along strengths 0, 1/4, ..., 1 the oracle's intensity of the attribute should rise (or
 fall) monotonically; we report Spearman's rank correlation between strength and the intensity

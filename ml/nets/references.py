@@ -64,6 +64,11 @@ class MeanReferences(nn.Module):
         for buffer in self.buffers():
             buffer.zero_()
 
+    def direction(self, label: str, toward_present: bool = True) -> torch.Tensor:
+        """The mean latent of faces with `label` minus that of faces without it (or the reverse):
+        the label's mean direction, with the faces' identities averaged out of both ends."""
+        return self.mean(label, toward_present) - self.mean(label, not toward_present)
+
     def mean(self, label: str, present: bool = True) -> torch.Tensor:
         """The (1, C, H, W) mean latent for `label` present or absent ('' = all faces)."""
         if not label:

@@ -204,10 +204,14 @@ def test_editor_strength_moves_features_monotonically(trained):
         features = editor.render_features(latent, controls, {"ref": exemplar})
         distances.append((features - latent["features"]).norm().item())
     assert distances[0] == 0 and all(a < b for a, b in zip(distances, distances[1:]))
-    # with no exemplar the group's mean reference (kept in the checkpoint) is the target
+    # with no exemplar the target is the face plus the group's mean reference direction (kept in
+    # the checkpoint), so the slider moves every face's features by one and the same step
     toward_smile = editor.render_features(latent, {"expression": 1.0, "expression_target": "Smiling"})
     away = editor.render_features(latent, {"expression": 1.0, "expression_target": "not Smiling"})
     assert not torch.equal(toward_smile, away)
+    other_smile = editor.render_features(exemplar, {"expression": 1.0, "expression_target": "Smiling"})
+    step = toward_smile - latent["features"]
+    assert step.abs().max() > 0 and torch.allclose(other_smile - exemplar["features"], step, atol=1e-5)
     assert editor.render(latent, {"residual": 1.0}).shape == (64, 64, 3)  # toward the average face
 
 
