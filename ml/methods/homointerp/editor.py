@@ -214,8 +214,8 @@ class HomoInterpEditor(Editor):
         controls = self.validate(controls)
         features = self._edited_features(latent, controls, references or {})
         with autocast(self.precision, self.device):
-            skips = self.model.edit_skips(features, latent["features"].to(self.device), self._skips(latent))
-            image = self.model.decoder(prepare_input(features, self.channels_last, self.device), skips).float().cpu()
+            image = self.model.decode_edit(prepare_input(features, self.channels_last, self.device),
+                                           latent["features"].to(self.device), self._skips(latent)).float().cpu()
         if controls["keep_detail"] and "image" in latent and "reconstruction" in latent:
             image = keep_detail(latent["image"], image, latent["reconstruction"])
         return tensor_to_images(image)[0]

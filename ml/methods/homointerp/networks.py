@@ -456,8 +456,7 @@ class HomoInterpGAN(nn.Module):
             change = (edited.float() - source.float()).abs().mean(1, keepdim=True)
             scale = source.float().abs().mean(dim=(1, 2, 3), keepdim=True) * self.skip_gate + 1e-6
             keep = 1.0 - (change / scale).clamp(max=1.0)
-        return [skip * F.interpolate(keep, size=skip.shape[-2:], mode="bilinear", align_corners=False).to(skip.dtype)
-                for skip in skips]
+        return _scaled_maps(skips, keep, "bilinear")
 
     def drop_skip_regions(self, skips: Sequence[torch.Tensor], probability: float) -> list[torch.Tensor]:
         """Training only: with the given probability per image, zero its skip maps inside a random
@@ -474,11 +473,18 @@ class HomoInterpGAN(nn.Module):
         columns = (grid >= corners[:, 1:]) & (grid < corners[:, 1:] + sizes[:, 1:])
         dropped = torch.rand(count, device=device) < probability
         box = rows[:, :, None] & columns[:, None, :] & dropped[:, None, None]
-        keep = (~box).float()[:, None]
-        return [skip * F.interpolate(keep, size=skip.shape[-2:], mode="nearest").to(skip.dtype) for skip in skips]
+        return _scaled_maps(skips, (~box).float()[:, None], "nearest")
+
+    def decode_edit(self, edited, source, skips: Sequence[torch.Tensor]):
+        """The image of an edit `edited` of the features `source`, drawn on the source's skips."""
+        return self.decoder(edited, self.edit_skips(edited, source, skips))
 
     def forward(self, image, reference, strengths):
         source, skips = self.encode_with_skips(image)
         target = self.encoder(reference)
-        edited = self.interpolator(source, target, strengths)
-        return self.decoder(edited, self.edit_skips(edited, source, skips))
+        return self.decode_edit(self.interpolator(source, target, strengths), source, skips)
+
+
+def _scaled_maps(skips: Sequence[torch.Tensor], keep: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """Each skip map times `keep` (N, 1, cells, cells), resized to the map."""
+    return [skip * F.interpolate(keep, size=skip.shape[-2:], mode=mode).to(skip.dtype) for skip in skips]

@@ -377,7 +377,7 @@ class Trainer(TrainingTask):
                 strengths = torch.zeros(images.shape[0], self.config.n_branches, device=self.device)
                 strengths[:, k] = 1
                 edited = self.model.interpolator(features, references, strengths)
-                rows.append(self.model.decoder(edited, self.model.edit_skips(edited, features, skips)))
+                rows.append(self.model.decode_edit(edited, features, skips))
         self.model.train()
         return make_grid([row.float() for row in rows])
 
