@@ -5,6 +5,11 @@ when the source lacks it, one without it when the source has it. The truth is th
 with the exemplar's intensity and styles of that attribute. Exemplar-style fidelity asks the
 style oracle whether an added attribute wears the exemplar's style (bangs cut, glasses shape and
 colour), counted over the edits where the oracle sees the attribute at all.
+
+Each attribute also gets its block ceiling: the source wearing the block of the truth's own
+encoding (same person, same pose), decoded on the source's skips as every edit is. A swap carries
+only the block, so no exemplar can give more than that; where the ceiling itself draws no style,
+the decoder, not the exemplar's block, is what loses it.
 """
 from __future__ import annotations
 
@@ -31,6 +36,24 @@ def exemplar_sets(world, attribute: str, count: int, seed: int):
     return world_faces.render(world, positive), world_faces.render(world, negative)
 
 
+def block_ceiling(editor, latents, truth_images: np.ndarray, controls) -> np.ndarray:
+    """Each source given the attribute's block of its own truth's encoding, by the same controls
+    as its edit: the best any exemplar's block can do on the source's skips."""
+    truth_latents, _ = encode_all(editor, truth_images)
+    return np.stack([editor.render(latent, controls, {"exemplar": truth})
+                     for latent, truth in zip(latents, truth_latents)])
+
+
+def style_fidelity(graders: Graders, images: np.ndarray, attribute: str, key: str, wanted: np.ndarray,
+                   added: np.ndarray) -> dict:
+    """How often the images wear the wanted style of `key`: over the additions where the oracle
+    sees the attribute at all (`fidelity`), and over all additions."""
+    wears = graders.styles(images, key) == wanted
+    shown = added & (graders.labels(images, attribute) > 0)
+    return {"shown": int(shown.sum()), "fidelity": float(wears[shown].mean()) if shown.any() else 0.0,
+            "all_additions": float(wears[added].mean()) if added.any() else 0.0}
+
+
 def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
              pose: str | None = None) -> dict:
     from ml.data.world.params import ATTRIBUTE_INDEX
@@ -48,9 +71,9 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
         pick = np.arange(len(sources)) % EXEMPLARS_PER_SIDE
         edited, intensities = [], np.empty(len(sources))
         styles = {key: sources.params.styles[key].copy() for key in world_faces.style_keys(attribute)}
+        controls = {f"{attribute}_exemplar": "exemplar", f"{attribute}_strength": 1.0}
         for i, latent in enumerate(latents):
             exemplars, exemplar_latents = (negative, negative_latents) if has[i] else (positive, positive_latents)
-            controls = {f"{attribute}_exemplar": "exemplar", f"{attribute}_strength": 1.0}
             edited.append(editor.render(latent, controls, {"exemplar": exemplar_latents[pick[i]]}))
             intensities[i] = exemplars.params.intensities[pick[i], ATTRIBUTE_INDEX[attribute]]
             if not has[i]:
@@ -59,18 +82,18 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
         edited = np.stack(edited)
         truth = world_faces.render(world, world_faces.with_attribute_like(sources.params, attribute,
                                                                           intensities, styles))
+        ceiling = block_ceiling(editor, latents, truth.images, controls)
         per_attribute[attribute] = grade_edits(graders, attribute, sources, edited, truth, target)
+        per_attribute[attribute]["block_ceiling"] = float((graders.labels(ceiling, attribute) == target).mean())
         added = target > 0
-        seen = graders.labels(edited, attribute) > 0
         for key in styles:
-            wears = graders.styles(edited, key) == styles[key]
-            truth_wears = graders.styles(truth.images, key) == styles[key]
-            shown = added & seen
+            wears = style_fidelity(graders, edited, attribute, key, styles[key], added)
             fidelity[key] = {
-                "edits": int(added.sum()), "with_attribute": int(shown.sum()),
-                "fidelity": float(wears[shown].mean()) if shown.any() else 0.0,
-                "fidelity_all_additions": float(wears[added].mean()) if added.any() else 0.0,
-                "true_fidelity": float(truth_wears[added].mean()) if added.any() else 0.0,
+                "edits": int(added.sum()), "with_attribute": wears["shown"],
+                "fidelity": wears["fidelity"], "fidelity_all_additions": wears["all_additions"],
+                "true_fidelity": style_fidelity(graders, truth.images, attribute, key, styles[key],
+                                                added)["all_additions"],
+                "block_ceiling": style_fidelity(graders, ceiling, attribute, key, styles[key], added)["fidelity"],
             }
     recon = reconstruction(editor, sources.images, latents)
     summary = {

@@ -140,6 +140,38 @@ def test_batched_forward_equals_separate_passes():
         assert torch.allclose(got, expected, atol=1e-5)
 
 
+def test_skip_gates_start_open_and_can_shut_the_receivers_skips():
+    """The skip gates (not in the paper) start nearly open, so a plain decoder's weights carry into
+    a gated one with its output barely changed; a shut gate decodes as if there were no skips, and
+    the gates learn from the swaps' losses. The paper's decoder has none, so official state dicts
+    keep their layout."""
+    plain = ElegantTrainer(Config.preset("tiny", counterfactual_weight=5.0)).generator
+    gated_trainer = ElegantTrainer(Config.preset("tiny", counterfactual_weight=5.0, skip_gates=True))
+    gated = gated_trainer.generator
+    assert plain.decoder.gates is None and len(gated.decoder.gates) == len(gated.decoder.stages)
+    left = checkpoints.load_fitting({"decoder": gated.decoder}, {"decoder": plain.decoder.state_dict()})
+    assert left["decoder"] and all(name.startswith("gates.") for name in left["decoder"])
+    gated.encoder.load_state_dict(plain.encoder.state_dict())
+
+    torch.manual_seed(4)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z, skips = plain.encode(image)
+        with_skips, without = plain.decoder(z, z, skips), plain.decoder(z, z, None)
+        nearly_open = gated.decoder(z, z, skips)
+        assert (nearly_open - with_skips).abs().max() < 0.1 * (with_skips - without).abs().max()
+        for gate in gated.decoder.gates:
+            gate.conv.bias.fill_(-40.0)
+        assert torch.allclose(gated.decoder(z, z, skips), without, atol=1e-5)
+
+        for gate in gated.decoder.gates:
+            gate.conv.bias.fill_(gate.OPEN_BIAS)
+    batch = gated_trainer.make_batches(None).batch(0)
+    gated_trainer.train_step(SameBatch(batch), 0)
+    assert all(gate.conv.weight.grad is not None and gate.conv.weight.grad.abs().sum() > 0
+               for gate in gated.decoder.gates)
+
+
 def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):
     """With a counterfactual weight the trainer renders pairs from the synthetic world, and the
     batches are the faces the swap should make: A without the attribute, B wearing A's."""

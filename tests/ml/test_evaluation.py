@@ -60,8 +60,28 @@ def test_elegant_evaluation_returns_every_key(tmp_path, graders):
     assert report["pose"] == "celeba"  # ELEGANT edits CelebA crops: near-frontal held-out faces
     assert set(report["attributes"]) == set(editor.attributes)
     assert {"Bangs", "Eyeglasses", "Eyeglasses_color"} <= set(report["styles"])
+    assert all(0.0 <= entry["block_ceiling"] <= 1.0 for entry in report["styles"].values())
+    assert all(0.0 <= entry["block_ceiling"] <= 1.0 for entry in report["attributes"].values())
     assert (tmp_path / "figures" / "elegant-swap.png").is_file()
     assert (tmp_path / "figures" / "elegant-matrix.png").is_file()
+
+
+def test_elegant_block_ceiling_swaps_in_the_truths_own_block(tmp_path):
+    """The block ceiling gives each source the attribute's block of its truth's encoding, decoded
+    on the source's skips: with the source as its own truth that is the unedited render, and
+    another face's block makes a different picture."""
+    from ml.evaluation.edits import encode_all
+    from ml.evaluation.elegant import block_ceiling
+
+    editor = _untrained_editor("elegant", tmp_path / "model")
+    world = faces.eval_world(editor.image_size, "celeba")
+    sources = faces.render(world, faces.held_out_params(world, 2, seed=10_000)).images
+    latents, _ = encode_all(editor, sources)
+    controls = {"Bangs_exemplar": "exemplar", "Bangs_strength": 1.0}
+    own = block_ceiling(editor, latents, sources, controls)
+    assert all(np.array_equal(image, editor.render(latent, {})) for image, latent in zip(own, latents))
+    other = block_ceiling(editor, latents, sources[::-1], controls)
+    assert not np.array_equal(other[0], own[0])
 
 
 def test_homointerp_ceiling_decodes_the_truth_as_an_edit_of_its_source(tmp_path):

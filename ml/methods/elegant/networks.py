@@ -6,6 +6,9 @@
     Decoder        input [z_edited, z_original] (2C channels); 4 transposed-conv blocks
                    (-> ChannelL2Norm -> ReLU, + skip), then a transposed conv to 3 channels and
                    2 * tanh: a residual image added to the input and clamped to [-1, 1].
+    SkipGate       (not in the paper; `skip_gates`) a per-pixel gate on each skip the decoder
+                   adds, read from the decoder's features and the skip: an edit can fade the
+                   receiver's skips where it redraws, as STGAN's selective transfer units do.
     Discriminators D1 on the full image, D2 on the image average-pooled to half size; both see
                    the attribute labels (0/1) as constant planes (ml.nets).
     References     the mean z of training faces with / without each attribute (not in the paper):
@@ -43,15 +46,36 @@ class Encoder(nn.Module):
         return skips.pop(), skips
 
 
+class SkipGate(nn.Module):
+    """How much of a skip to add at each pixel, in (0, 1), from the decoder's features (which know
+    both latents, so whether and where the edit differs from the original) and the skip itself.
+
+    ELEGANT adds the receiver's skips in full, and they carry its own look of the attribute's
+    region: its decoder redraws a swapped block's bangs or glasses over them only as a generic
+    shape. A gate lets the decoder take the region from the latent instead. It starts open
+    (sigmoid(4) = 0.98), so a plain ELEGANT decoder fine-tunes into a gated one."""
+
+    OPEN_BIAS = 4.0
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * channels, 1, 3, padding=1)
+        nn.init.constant_(self.conv.bias, self.OPEN_BIAS)
+
+    def forward(self, features: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.conv(torch.cat([features, skip], dim=1)))
+
+
 class Decoder(nn.Module):
     def __init__(self, channels: Sequence[int] = (64, 128, 256, 512, 512), out_channels: int = 3,
-                 residual_scale: float = 2.0):
+                 residual_scale: float = 2.0, skip_gates: bool = False):
         super().__init__()
         # Mirror of the encoder: 2C -> channels[-2] -> ... -> channels[0] -> RGB.
         widths = [2 * channels[-1], *reversed(channels[:-1])]
         self.stages = nn.ModuleList(
             ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm="l2", act="relu", transposed=True)
             for i in range(len(widths) - 1))
+        self.gates = nn.ModuleList(SkipGate(width) for width in widths[1:]) if skip_gates else None
         self.to_residual = ConvBlock(widths[-1], out_channels, 3, stride=2, padding=1, transposed=True)
         self.squash = ScaledTanh(residual_scale)
 
@@ -62,7 +86,10 @@ class Decoder(nn.Module):
         for index, stage in enumerate(self.stages):
             x = stage(x)
             if skips is not None:
-                x = x + skips[-index - 1]  # out of place: the official in-place add breaks autograd
+                skip = skips[-index - 1]
+                if self.gates is not None:
+                    skip = self.gates[index](x, skip) * skip
+                x = x + skip  # out of place: the official in-place add breaks autograd
         return self.squash(self.to_residual(x))
 
 
@@ -96,10 +123,11 @@ class LatentSplit:
 class Generator(nn.Module):
     """Encoder + decoder, with the residual addition that makes the output image."""
 
-    def __init__(self, encoder_channels: Sequence[int], n_attributes: int, residual_scale: float = 2.0):
+    def __init__(self, encoder_channels: Sequence[int], n_attributes: int, residual_scale: float = 2.0,
+                 skip_gates: bool = False):
         super().__init__()
         self.encoder = Encoder(encoder_channels)
-        self.decoder = Decoder(encoder_channels, residual_scale=residual_scale)
+        self.decoder = Decoder(encoder_channels, residual_scale=residual_scale, skip_gates=skip_gates)
         self.split = LatentSplit(encoder_channels[-1], n_attributes)
 
     def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -135,7 +163,8 @@ class StyleReadout(nn.Module):
 
 
 def build_generator(config) -> Generator:
-    generator = Generator(config.encoder_channels, len(config.attributes), config.residual_scale)
+    generator = Generator(config.encoder_channels, len(config.attributes), config.residual_scale,
+                          config.skip_gates)
     return init_normal_(generator, config.init_std)
 
 
