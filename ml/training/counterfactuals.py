@@ -23,6 +23,11 @@ from ml.checkpoints import fingerprint
 from ml.training.data import IndexedBatches, images_to_tensor
 
 
+def change_mask(target: torch.Tensor, source: torch.Tensor, threshold: float = 0.04) -> torch.Tensor:
+    """N x 1 x H x W: 1 where the true edit changes a pixel (any channel by more than threshold)."""
+    return ((target.float() - source.float()).abs().amax(dim=1, keepdim=True) > threshold).float()
+
+
 def counterfactual_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
                         sources: Sequence[torch.Tensor], region_boost: float,
                         region_mean: bool = False) -> torch.Tensor:
@@ -34,7 +39,7 @@ def counterfactual_loss(outputs: Sequence[torch.Tensor], targets: Sequence[torch
     so a small region (a smile, 6% of the face) weighs as much as a large one (hair colour, 32%)."""
     total = 0.0
     for output, target, source in zip(outputs, targets, sources):
-        changed = ((target.float() - source.float()).abs().amax(dim=1, keepdim=True) > 0.04).float()
+        changed = change_mask(target, source)
         error = (output.float() - target.float()) ** 2
         if region_mean:
             area = changed.sum(dim=(1, 2, 3)).clamp(min=1.0) * error.shape[1]

@@ -61,11 +61,14 @@ class Config(TrainingConfig):
     # 0.90 -> 0.84 (glasses removal), so the starter was not retrained with them.
     style_weight: float = 0.0
     style_cycle_weight: float = 0.0
-    # Not in the paper: gate each skip the decoder adds (`SkipGate`), so a swap can redraw the
+    # Not in the paper: gate each skip the decoder adds (`SkipGates`), so a swap can redraw the
     # attribute's region from the latent instead of over the receiver's own look of it. Plain
     # skips hold the style in the receiver: the truth's own block, swapped into its source, drew
     # the true bangs cut 0.53 of the time and the glasses shape 0.52 (starter, 48 faces).
+    # `skip_gate_weight` weighs the gates' cross-entropy to each swap's true change mask (it needs
+    # the synthetic world's counterfactuals).
     skip_gates: bool = False
+    skip_gate_weight: float = 0.0
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4
@@ -84,6 +87,9 @@ class Config(TrainingConfig):
             raise ConfigError("more attributes than latent channels")
         if (self.style_weight or self.style_cycle_weight) and not self.counterfactual_weight:
             raise ConfigError("style_weight and style_cycle_weight need the synthetic world's styles "
+                              "(counterfactual_weight > 0)")
+        if self.skip_gate_weight and not (self.skip_gates and self.counterfactual_weight):
+            raise ConfigError("skip_gate_weight needs skip_gates and the synthetic world's change masks "
                               "(counterfactual_weight > 0)")
         if (self.image_size // 2) // 2 ** len(self.discriminator_channels) < 1:
             raise ConfigError(f"image_size {self.image_size} is too small for the half-scale discriminator")

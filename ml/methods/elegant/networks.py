@@ -6,9 +6,9 @@
     Decoder        input [z_edited, z_original] (2C channels); 4 transposed-conv blocks
                    (-> ChannelL2Norm -> ReLU, + skip), then a transposed conv to 3 channels and
                    2 * tanh: a residual image added to the input and clamped to [-1, 1].
-    SkipGate       (not in the paper; `skip_gates`) a per-pixel gate on each skip the decoder
-                   adds, read from the decoder's features and the skip: an edit can fade the
-                   receiver's skips where it redraws, as STGAN's selective transfer units do.
+    SkipGates      (not in the paper; `skip_gates`) where an edit redraws the face, read from the
+                   latent's change and each skip: the decoder fades the receiver's skips there,
+                   as STGAN's selective transfer units do; no edit, no fade.
     Discriminators D1 on the full image, D2 on the image average-pooled to half size; both see
                    the attribute labels (0/1) as constant planes (ml.nets).
     References     the mean z of training faces with / without each attribute (not in the paper):
@@ -23,6 +23,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from ml.nets import ConvBlock, LabelConditionedDiscriminator, ScaledTanh, init_normal_
 from ml.nets.references import MeanReferences
@@ -46,24 +47,39 @@ class Encoder(nn.Module):
         return skips.pop(), skips
 
 
-class SkipGate(nn.Module):
-    """How much of a skip to add at each pixel, in (0, 1), from the decoder's features (which know
-    both latents, so whether and where the edit differs from the original) and the skip itself.
+class SkipGates(nn.Module):
+    """Where an edit redraws the face, so the decoder can fade the receiver's skips there.
 
     ELEGANT adds the receiver's skips in full, and they carry its own look of the attribute's
-    region: its decoder redraws a swapped block's bangs or glasses over them only as a generic
-    shape. A gate lets the decoder take the region from the latent instead. It starts open
-    (sigmoid(4) = 0.98), so a plain ELEGANT decoder fine-tunes into a gated one."""
+    region: the truth's own block swapped into its source drew the true bangs cut about half the
+    time, the source's skips showing through. Per skip, a head reads the latent's change (a 1x1
+    code of z_edited - z_original, resized) beside the skip itself and gives the logit of "the edit
+    redraws this pixel"; the decoder keeps 1 - amount * sigmoid(logit) of the skip, where amount =
+    tanh(mean |z_edited - z_original| / mean |z_original| x a learned scale) is 0 with no edit (so
+    reconstruction is exactly the plain decoder's) and near 1 for a swap. The trainer teaches the
+    heads the true change mask of each swap (`skip_gate_weight`): gates trained by the swaps'
+    image losses alone stayed open, since the decoder could not yet draw a faded region. After
+    STGAN's selective transfer units, which gate skips by the attribute difference."""
 
-    OPEN_BIAS = 4.0
-
-    def __init__(self, channels: int):
+    def __init__(self, latent_channels: int, skip_widths: Sequence[int], hidden: int = 16):
         super().__init__()
-        self.conv = nn.Conv2d(2 * channels, 1, 3, padding=1)
-        nn.init.constant_(self.conv.bias, self.OPEN_BIAS)
+        self.change_code = nn.Conv2d(2 * latent_channels, hidden, 1)
+        self.heads = nn.ModuleList(nn.Conv2d(hidden + width, 1, 3, padding=1) for width in skip_widths)
+        for head in self.heads:
+            nn.init.constant_(head.bias, -2.0)
+        self.log_scale = nn.Parameter(torch.tensor(float(np.log(5.0))))
 
-    def forward(self, features: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.conv(torch.cat([features, skip], dim=1)))
+    def prepare(self, z_edited: torch.Tensor, z_original: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(amount of edit per image, N x 1 x 1 x 1; the change's code at the latent's size)."""
+        change = (z_edited - z_original).float()
+        ratio = change.abs().mean(dim=(1, 2, 3)) / z_original.float().abs().mean(dim=(1, 2, 3)).clamp(min=1e-6)
+        amount = torch.tanh(ratio * self.log_scale.exp()).view(-1, 1, 1, 1)
+        code = torch.relu(self.change_code(torch.cat([change, change.abs()], dim=1).to(z_edited.dtype)))
+        return amount, code
+
+    def fade_logit(self, index: int, code: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        code = F.interpolate(code, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        return self.heads[index](torch.cat([code.to(skip.dtype), skip], dim=1))
 
 
 class Decoder(nn.Module):
@@ -75,22 +91,28 @@ class Decoder(nn.Module):
         self.stages = nn.ModuleList(
             ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm="l2", act="relu", transposed=True)
             for i in range(len(widths) - 1))
-        self.gates = nn.ModuleList(SkipGate(width) for width in widths[1:]) if skip_gates else None
+        self.gates = SkipGates(channels[-1], widths[1:]) if skip_gates else None
         self.to_residual = ConvBlock(widths[-1], out_channels, 3, stride=2, padding=1, transposed=True)
         self.squash = ScaledTanh(residual_scale)
 
     def forward(self, z_edited: torch.Tensor, z_original: torch.Tensor,
-                skips: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
-        """The residual image for `z_edited`, decoded with the skips of the original image."""
+                skips: Sequence[torch.Tensor] | None = None, return_fades: bool = False):
+        """The residual image for `z_edited`, decoded with the skips of the original image; with
+        `return_fades`, also each gated skip's fade logits (none without gates)."""
         x = torch.cat([z_edited, z_original], dim=1)
+        fades = []
+        if self.gates is not None and skips is not None:
+            amount, code = self.gates.prepare(z_edited, z_original)
         for index, stage in enumerate(self.stages):
             x = stage(x)
             if skips is not None:
                 skip = skips[-index - 1]
                 if self.gates is not None:
-                    skip = self.gates[index](x, skip) * skip
+                    fades.append(self.gates.fade_logit(index, code, skip))
+                    skip = skip * (1.0 - amount * torch.sigmoid(fades[-1].float())).to(skip.dtype)
                 x = x + skip  # out of place: the official in-place add breaks autograd
-        return self.squash(self.to_residual(x))
+        residual = self.squash(self.to_residual(x))
+        return (residual, fades) if return_fades else residual
 
 
 class LatentSplit:
@@ -134,9 +156,11 @@ class Generator(nn.Module):
         return self.encoder(image)
 
     def decode(self, image: torch.Tensor, z_edited: torch.Tensor, z_original: torch.Tensor,
-               skips: Sequence[torch.Tensor]) -> torch.Tensor:
-        residual = self.decoder(z_edited, z_original, skips)
-        return (image.float() + residual.float()).clamp(-1.0, 1.0)
+               skips: Sequence[torch.Tensor], return_fades: bool = False):
+        residual = self.decoder(z_edited, z_original, skips, return_fades)
+        residual, fades = residual if return_fades else (residual, None)
+        image = (image.float() + residual.float()).clamp(-1.0, 1.0)
+        return (image, fades) if return_fades else image
 
 
 class StyleReadout(nn.Module):

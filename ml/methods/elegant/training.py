@@ -22,12 +22,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import (build_discriminators, build_generator, build_references,
                                          build_style_readout)
-from ml.training.counterfactuals import CounterfactualPairs, counterfactual_loss
+from ml.training.counterfactuals import CounterfactualPairs, change_mask, counterfactual_loss
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
 from ml.training.loop import TrainingTask, seed_everything
@@ -121,8 +122,9 @@ class ElegantTrainer(TrainingTask):
         """Encode, swap block `attribute`, decode: (A', B', C, D)."""
         return self.forward_with_latents(image_a, image_b, attribute)[0]
 
-    def forward_with_latents(self, image_a, image_b, attribute: int):
-        """((A', B', C, D), z of A and B).
+    def forward_with_latents(self, image_a, image_b, attribute: int, return_fades: bool = False):
+        """((A', B', C, D), z of A and B), and with `return_fades` the skip gates' fade logits of
+        the four decodes (`SkipGates`; an empty list without gates).
 
         A and B go through the encoder as one batch, and the four decodes as another: the
         normalisation is per pixel with no batch statistics, so this equals separate passes,
@@ -133,8 +135,10 @@ class ElegantTrainer(TrainingTask):
         z_a, z_b = z[:count], z[count:]
         z_c, z_d = generator.split.swap(z_a, z_b, attribute)
         images = torch.cat([image_a, image_b, image_a, image_b])
-        outputs = generator.decode(images, torch.cat([z_a, z_b, z_c, z_d]), torch.cat([z, z]),
-                                   [torch.cat([skip, skip]) for skip in skips])
+        outputs, fades = generator.decode(images, torch.cat([z_a, z_b, z_c, z_d]), torch.cat([z, z]),
+                                          [torch.cat([skip, skip]) for skip in skips], return_fades=True)
+        if return_fades:
+            return outputs.split(count), z, fades
         return outputs.split(count), z
 
     def _critics(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]):
@@ -169,7 +173,8 @@ class ElegantTrainer(TrainingTask):
         y_c[:, attribute], y_d[:, attribute] = y_b[:, attribute], y_a[:, attribute]
 
         with autocast(config.precision, self.device):
-            (rec_a, rec_b, swap_c, swap_d), z = self.forward_with_latents(image_a, image_b, attribute)
+            (rec_a, rec_b, swap_c, swap_d), z, fades = self.forward_with_latents(image_a, image_b, attribute,
+                                                                                return_fades=True)
         self.references.update(z.detach(), torch.cat([label_a, label_b]).to(self.device))
 
         # Critics: real pairs vs the detached swaps.
@@ -198,6 +203,10 @@ class ElegantTrainer(TrainingTask):
             loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
                                                  config.counterfactual_region_boost)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
+        loss_gate = None
+        if config.skip_gate_weight and targets is not None:
+            loss_gate = self._gate_loss(fades, targets, [image_a, image_b])
+            loss_g = loss_g + config.skip_gate_weight * loss_gate
         style_logged = {}
         if self.style_readout is not None and self.style_readout.keys(attribute):
             style_loss, style_logged = self._style_loss(z[:image_a.shape[0]], swap_d, attribute, styles)
@@ -214,7 +223,23 @@ class ElegantTrainer(TrainingTask):
                   f"loss_d/{name}": loss_d.detach()}
         if loss_cf is not None:
             logged[f"counterfactual/{name}"] = logged["counterfactual"] = loss_cf.detach()
+        if loss_gate is not None:
+            logged["skip_gate"] = loss_gate.detach()
         return {**logged, **style_logged}
+
+    @staticmethod
+    def _gate_loss(fades: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
+                   sources: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of the swaps' (C, D) fade logits at each skip to where their true
+        counterfactuals change the face, the mask max-pooled to the skip's size."""
+        masks = torch.cat([change_mask(target, source) for target, source in zip(targets, sources)])
+        swaps = masks.shape[0]
+        total = 0.0
+        for logits in fades:
+            logits = logits[-swaps:].float()  # the decode batch is [A', B', C, D]
+            total = total + F.binary_cross_entropy_with_logits(
+                logits, F.adaptive_max_pool2d(masks, logits.shape[-2:]))
+        return total / max(len(fades), 1)
 
     def _style_loss(self, z_a: torch.Tensor, swap_d: torch.Tensor, attribute: int,
                     styles: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
