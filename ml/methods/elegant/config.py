@@ -67,8 +67,11 @@ class Config(TrainingConfig):
     # the true bangs cut 0.53 of the time and the glasses shape 0.52 (starter, 48 faces).
     # `skip_gate_weight` weighs the gates' cross-entropy to each swap's true change mask (it needs
     # the synthetic world's counterfactuals).
+    # The gates are new layers in a trained decoder: they learn at lr x skip_gate_lr_scale, or at
+    # the decoder's 1e-4 they still predicted the mask's prior everywhere after 300 steps.
     skip_gates: bool = False
     skip_gate_weight: float = 0.0
+    skip_gate_lr_scale: float = 10.0
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4

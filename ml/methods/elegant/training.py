@@ -15,6 +15,8 @@ synthetic world with the true C and D (`ml.training.counterfactuals`), and the g
 adds that weight times the squared error of the swaps to them (the changed pixels weighted up).
 With `style_weight` / `style_cycle_weight` > 0 it also adds the style read-out's cross-entropy on
 A's block and on the block of D encoded again (`StyleReadout`), both toward A's true style.
+With `skip_gates` the decoder fades the receiver's skips where the edit redraws (`SkipGates`),
+and `skip_gate_weight` teaches the gates each swap's true change mask.
 """
 from __future__ import annotations
 
@@ -53,8 +55,14 @@ class ElegantTrainer(TrainingTask):
         self.style_readout = (build_style_readout(config).to(device)
                               if config.style_weight or config.style_cycle_weight else None)
         adam = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
-        trained = [*self.generator.parameters(), *(self.style_readout.parameters() if self.style_readout else ())]
-        self.optimizer_g = torch.optim.Adam(trained, **adam)
+        gates = self.generator.decoder.gates
+        gate_ids = {id(p) for p in gates.parameters()} if gates is not None else set()
+        trained = [p for p in self.generator.parameters() if id(p) not in gate_ids]
+        trained += list(self.style_readout.parameters()) if self.style_readout else []
+        groups = [{"params": trained}]
+        if gates is not None:
+            groups.append({"params": list(gates.parameters()), "lr": config.lr * config.skip_gate_lr_scale})
+        self.optimizer_g = torch.optim.Adam(groups, **adam)
         self.optimizer_d = torch.optim.Adam([*self.critic_full.parameters(), *self.critic_half.parameters()], **adam)
         n = len(config.attributes)
         # StepLR counted in loop steps: step_size official steps x n attributes.
