@@ -165,10 +165,12 @@ def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_
         assert torch.equal(gated.decoder(z, z, skips), plain.decoder(z, z, skips))
         z_swapped, _ = plain.split.swap(z, z.roll(1, 0), 0)
         assert not torch.allclose(gated.decoder(z_swapped, z, skips), plain.decoder(z_swapped, z, skips))
+        amount, _ = gated.decoder.gates.prepare(z_swapped, z)
+        assert (amount > 0).all()
         for head in gated.decoder.gates.heads:  # heads that fade every pixel of a swap
             head.bias.fill_(40.0)
-        gated.decoder.gates.log_scale.fill_(20.0)
-        assert torch.allclose(gated.decoder(z_swapped, z, skips), plain.decoder(z_swapped, z, None), atol=1e-5)
+        skips_left = [skip * (1 - amount) for skip in skips]
+        assert torch.allclose(gated.decoder(z_swapped, z, skips), plain.decoder(z_swapped, z, skips_left), atol=1e-5)
 
     trainer = ElegantTrainer(config)  # fresh gates
     stream = SameBatch(trainer.make_batches(None).batch(0))
