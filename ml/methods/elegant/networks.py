@@ -159,8 +159,7 @@ class Generator(nn.Module):
 
     def decode(self, image: torch.Tensor, z_edited: torch.Tensor, z_original: torch.Tensor,
                skips: Sequence[torch.Tensor], return_fades: bool = False):
-        residual = self.decoder(z_edited, z_original, skips, return_fades)
-        residual, fades = residual if return_fades else (residual, None)
+        residual, fades = self.decoder(z_edited, z_original, skips, return_fades=True)
         image = (image.float() + residual.float()).clamp(-1.0, 1.0)
         return (image, fades) if return_fades else image
 
