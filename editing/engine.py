@@ -153,9 +153,9 @@ def read_image_file(field_file) -> np.ndarray:
 
 
 def resize(image: np.ndarray, size: int) -> np.ndarray:
-    if image.shape[0] == size and image.shape[1] == size:
-        return image
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+    from ml.data.align import resize_square
+
+    return resize_square(image, size)
 
 
 # --------------------------------------------------------------------------- editors and latents

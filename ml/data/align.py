@@ -509,6 +509,14 @@ class AlignedFace:
         return five_points(self.landmarks).astype(np.float32)
 
 
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """A square uint8 image at size x size (Lanczos), or the image itself at that size: an aligned
+    crop at a model's input size, or a model's output at the crop's."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.LANCZOS))
+
+
 def align_landmarks(image: np.ndarray, landmarks68: np.ndarray, *, style: str = "ffhq", size: int = 256) -> AlignedFace:
     """Crop a face whose 68 landmarks are already known (synthetic renders, or a detection)."""
     image = np.ascontiguousarray(_array_to_rgb(image))

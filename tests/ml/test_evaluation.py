@@ -84,6 +84,25 @@ def test_elegant_block_ceiling_swaps_in_the_truths_own_block(tmp_path):
     assert not np.array_equal(other[0], own[0])
 
 
+def test_photo_edits_are_graded_as_the_app_shows_them(tmp_path):
+    """A real photo's edits are shown and measured on the app's 256 px aligned crop, an in-place
+    edit laid on it: a render that changes nothing gives the crop back (dlib distance 0), and
+    one that darkens the face moves it."""
+    from PIL import Image
+
+    from ml.evaluation.photos import CROP_SIZE, PHOTOS, edit_photos
+
+    editor = _untrained_editor("elegant", tmp_path / "model")  # tiny: a 32 px model
+    assert editor.image_size < CROP_SIZE and editor.edits_in_place({})
+    report = edit_photos(editor, lambda editor, small: [("unchanged", small), ("darker", small // 2)],
+                         tmp_path / "photo.png")
+    distances = report["dlib_distance"][PHOTOS[0].name]
+    assert distances["unchanged"] == 0.0
+    assert not distances["darker"] <= 0.0  # larger, or nan where dlib finds no face
+    with Image.open(report["figure"]) as figure:
+        assert figure.width == 2 + 3 * (CROP_SIZE + 2)  # original, then the two edits, at crop size
+
+
 def test_homointerp_ceiling_decodes_the_truth_as_an_edit_of_its_source(tmp_path):
     """A slider's ceiling is the truth's encoding drawn on its source's skip maps and detail, as any
     edit of the source is drawn: with the source as its own truth it is the unedited render, and a
