@@ -58,7 +58,11 @@ class Config(TrainingConfig):
     # cut for a linear probe at 0.75, yet its swaps drew it at chance (0.30): a generic fringe.
     # 2500 steps with weights 1 and 0.5 from the starter lifted fidelity on the 48 standard faces
     # 0.40 -> 0.56 (bangs 0.30 -> 0.55), but only 0.41 -> 0.43 on 96 others, and success fell
-    # 0.90 -> 0.84 (glasses removal), so the starter was not retrained with them.
+    # 0.90 -> 0.84 (glasses removal), so the starter was not retrained with them. Again 3500 steps
+    # with same-person 0.5: fidelity 0.41 -> 0.50 (48 faces) and 0.355 -> 0.485 (96 others, seed
+    # 20000), success 0.91 -> 0.81 and 0.92 -> 0.88; with skip gates as well, no better (0.37 on 96).
+    # A linear probe reads the bangs cut from the starter's block at 0.76 and the glasses shape at
+    # 0.59 (chance 0.25): the encoder keeps the style only in part.
     style_weight: float = 0.0
     style_cycle_weight: float = 0.0
     # Not in the paper: gate each skip the decoder adds (`SkipGates`), so a swap can redraw the
