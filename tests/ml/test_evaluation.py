@@ -98,7 +98,7 @@ def test_photo_edits_are_graded_as_the_app_shows_them(tmp_path):
                          tmp_path / "photo.png")
     distances = report["dlib_distance"][PHOTOS[0].name]
     assert distances["unchanged"] == 0.0
-    assert not distances["darker"] <= 0.0  # larger, or nan where dlib finds no face
+    assert distances["darker"] > 0.05
     with Image.open(report["figure"]) as figure:
         assert figure.width == 2 + 3 * (CROP_SIZE + 2)  # original, then the two edits, at crop size
 
