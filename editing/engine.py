@@ -28,7 +28,6 @@ from PIL import Image
 from editing.frames import encode_image, pack_frame
 
 log = logging.getLogger(__name__)
-CROP_STYLES = {"celeba": 256, "ffhq": 256, "tpgan": 128}
 
 
 class EngineError(Exception):
@@ -125,14 +124,14 @@ class AlignedPhoto:
 
 def align_photo(image: np.ndarray) -> AlignedPhoto:
     """Find the largest face and cut every alignment style the methods need."""
-    from ml.data.align import AlignmentError, align_face, align_landmarks
+    from ml.data.align import CROP_SIZES, AlignmentError, align_face, align_landmarks
 
     try:
-        first = align_face(image, style="celeba", size=CROP_STYLES["celeba"])
+        first = align_face(image, style="celeba", size=CROP_SIZES["celeba"])
     except AlignmentError as error:
         raise NoFace(str(error)) from None
     crops = {"celeba": (first.crop, first.landmarks.tolist())}
-    for style, size in CROP_STYLES.items():
+    for style, size in CROP_SIZES.items():
         if style not in crops:
             aligned = align_landmarks(image, first.source_landmarks, style=style, size=size)
             crops[style] = (aligned.crop, aligned.landmarks.tolist())

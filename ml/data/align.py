@@ -32,6 +32,8 @@ from PIL import Image, ImageFilter, ImageOps
 ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, io.IOBase, np.ndarray, Image.Image]
 
 CROP_STYLES = ("ffhq", "celeba", "tpgan")
+# The size FaceLab keeps each style's crop of a photo at: edits in place are laid on it.
+CROP_SIZES = {"celeba": 256, "ffhq": 256, "tpgan": 128}
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 DEFAULT_MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB; beyond that, refuse
 DEFAULT_MIN_FACE_SIZE = 40  # detector box side in source pixels; smaller faces give blurred crops

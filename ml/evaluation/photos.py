@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 
 PHOTOS = (Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces" / "astronaut.jpg",)
-CROP_SIZE = 256  # the app's aligned crop (editing.engine.CROP_STYLES), on which edits are shown
 
 
 def captioned(image: np.ndarray, caption: str, height: int = 14) -> np.ndarray:
@@ -26,7 +25,7 @@ def captioned(image: np.ndarray, caption: str, height: int = 14) -> np.ndarray:
 def edit_photos(editor, edit_fn, out_path, photos=PHOTOS) -> dict:
     """Run `edit_fn(editor, aligned_crop) -> [(label, image)]` on each photo; write one row per
     photo (original, then the edits, captioned with the dlib distance) and return the distances."""
-    from ml.data.align import align_face, resize_square
+    from ml.data.align import CROP_SIZES, align_face, resize_square
     from ml.data.identity import face_embedding, identity_distance
     from ml.methods.base import lay_change_on
     from ml.training.images import make_grid, save_png
@@ -34,7 +33,8 @@ def edit_photos(editor, edit_fn, out_path, photos=PHOTOS) -> dict:
     rows, results = [], {}
     in_place = editor.edits_in_place({})
     for photo in photos:
-        aligned = align_face(str(photo), style=editor.alignment, size=max(CROP_SIZE, editor.image_size))
+        aligned = align_face(str(photo), style=editor.alignment,
+                             size=max(CROP_SIZES[editor.alignment], editor.image_size))
         small = resize_square(aligned.crop, editor.image_size)
         tiles = [captioned(aligned.crop, "original")]
         distances, original = {}, None

@@ -90,8 +90,10 @@ def test_photo_edits_are_graded_as_the_app_shows_them(tmp_path):
     one that darkens the face moves it."""
     from PIL import Image
 
-    from ml.evaluation.photos import CROP_SIZE, PHOTOS, edit_photos
+    from ml.data.align import CROP_SIZES
+    from ml.evaluation.photos import PHOTOS, edit_photos
 
+    CROP_SIZE = CROP_SIZES["celeba"]
     editor = _untrained_editor("elegant", tmp_path / "model")  # tiny: a 32 px model
     assert editor.image_size < CROP_SIZE and editor.edits_in_place({})
     report = edit_photos(editor, lambda editor, small: [("unchanged", small), ("darker", small // 2)],
