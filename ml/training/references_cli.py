@@ -33,11 +33,13 @@ def run(args: argparse.Namespace) -> int:
     # synthetic faces in the poses the model was trained on (and edits)
     dataset = load_dataset(args.data, editor.image_size, count=args.count, seed=args.data_seed,
                            pose=editor.config.world_pose)
-    references = editor.fit_references(dataset.images, dataset.attributes, dataset.attribute_names)
+    fitted = editor.fit_references(dataset.images, dataset.attributes, dataset.attribute_names)
     weights_file = directory / checkpoints.WEIGHTS_FILE
     weights = checkpoints.load_weights(weights_file)
-    weights["references"] = references.state_dict()
+    for name, network in fitted.items():
+        weights[name] = network.state_dict()
     checkpoints.save_weights(weights_file, weights)
+    references = fitted["references"]
     counts = references.positive_count.int().tolist()
     print(f"{directory}: mean references of {len(dataset)} faces ({dataset.fingerprint}); faces with each "
           f"label: {dict(zip(references.labels, counts))}")

@@ -84,3 +84,40 @@ def test_fit_references_gives_a_checkpoint_its_average_faces(tmp_path):
     assert torch.allclose(editor.references.mean("Bangs"), expected, atol=1e-5)
     assert np.array_equal(editor.render(editor.encode(faces.images[0]), {"Bangs_exemplar": AVERAGE, "Bangs_strength": 0.0}),
                           editor.render(editor.encode(faces.images[0]), {}))
+
+
+def test_the_average_face_of_a_model_with_swapped_skips_moves_its_skips_too(tmp_path):
+    """Where the skips carry attribute blocks (`swap_skips`), the "average" exemplar needs their
+    means too: a checkpoint with the means of z alone offers no average; fit-references stores
+    both, exactly, and the average then moves the skips' blocks."""
+    import numpy as np
+    import torch
+
+    from ml.methods.elegant import Config, ElegantEditor
+    from ml.methods.elegant.editor import AVERAGE
+    from ml.methods.elegant.networks import build_generator, build_references
+
+    config = Config.preset("tiny", swap_skips=1)
+    generator = build_generator(config)
+    references = build_references(config)
+    references.update(torch.ones(2, 32, 1, 1), torch.tensor([[1, 1], [1, 1]]))
+    checkpoint = tmp_path / "z-means-only"
+    checkpoints.save_checkpoint(checkpoint, {"encoder": generator.encoder, "decoder": generator.decoder,
+                                             "references": references},
+                                checkpoints.Manifest.create("elegant", config.to_dict(), steps=0))
+    assert not ElegantEditor.from_checkpoint(checkpoint).has_average("Bangs")
+
+    faces = toy_faces(40)
+    data = save_npz(faces, tmp_path / "faces.npz")
+    assert main(["fit-references", "elegant", "--checkpoint", str(checkpoint), "--data", str(data),
+                 "--threads", "1"]) == 0
+    editor = ElegantEditor.from_checkpoint(checkpoint).set_precision("auto")
+    assert editor.has_average("Bangs")
+    with_bangs = faces.images[faces.select(["Bangs"])[:, 0] > 0]
+    expected = torch.cat([editor.encode(image)["skip3"] for image in with_bangs]).mean(0, keepdim=True)
+    assert torch.allclose(editor.skip_references[0].mean("Bangs"), expected, atol=1e-5)
+    latent = editor.encode(faces.images[0])
+    z, skips = editor.edited_codes(latent, {"Bangs_exemplar": AVERAGE, "Bangs_strength": 1.0})
+    block = editor.generator.skip_splits[3].slices[0]
+    assert torch.allclose(skips[3][:, block], expected[:, block])
+    assert torch.equal(skips[3][:, 8:], latent["skip3"][:, 8:]) and torch.equal(skips[2], latent["skip2"])

@@ -140,6 +140,43 @@ def test_batched_forward_equals_separate_passes():
         assert torch.allclose(got, expected, atol=1e-5)
 
 
+def test_swapped_skips_move_their_attribute_blocks_with_z_and_nothing_else():
+    """With `swap_skips` (not in the paper) a swap exchanges attribute i's block of z and of the
+    deepest skips' shared channels; the other blocks, the receiver's own channels and the larger
+    skips stay. The batched training forward decodes exactly those codes. Off, it is the paper's."""
+    from ml.config import ConfigError
+
+    with pytest.raises(ConfigError, match="swap_skips"):
+        Config.preset("tiny", swap_skips=5)
+    with pytest.raises(ConfigError, match="swap_skip_share"):
+        Config.preset("tiny", swap_skips=1, swap_skip_share=0.0)
+    assert ElegantTrainer(Config.preset("tiny")).generator.swapped_skips == []
+
+    trainer = ElegantTrainer(Config.preset("tiny", swap_skips=2, swap_skip_share=0.5))
+    generator = trainer.generator
+    assert generator.swapped_skips == [2, 3]  # skips are largest first; 16 and 32 channels here
+    assert [(s.start, s.stop) for s in generator.skip_splits[3].slices] == [(0, 8), (8, 16)]
+    torch.manual_seed(5)
+    a, b = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        codes_a, codes_b = generator.encode(a), generator.encode(b)
+        (z_c, skips_c), (z_d, skips_d) = generator.swap(codes_a, codes_b, 1)
+        assert torch.equal(z_c[:, 16:], codes_b[0][:, 16:]) and torch.equal(z_c[:, :16], codes_a[0][:, :16])
+        assert torch.equal(skips_c[3][:, 8:16], codes_b[1][3][:, 8:16])  # attribute 1's block
+        assert torch.equal(skips_c[3][:, :8], codes_a[1][3][:, :8])  # attribute 0's block
+        assert torch.equal(skips_c[3][:, 16:], codes_a[1][3][:, 16:])  # the receiver's own share
+        assert torch.equal(skips_d[2][:, 4:8], codes_a[1][2][:, 4:8])
+        assert all(torch.equal(skips_c[i], codes_a[1][i]) for i in (0, 1))
+        half = generator.blend(codes_a, codes_b, 1, 0.5)
+        assert torch.allclose(half[1][3][:, 8:16], (codes_a[1][3][:, 8:16] + codes_b[1][3][:, 8:16]) / 2)
+        assert all(torch.allclose(x, y) for x, y in zip(generator.blend(codes_a, codes_b, 1, 1.0)[1], skips_c))
+
+        _, _, swap_c, swap_d = trainer.forward(a, b, attribute=1)
+        assert torch.allclose(swap_c, generator.decode(a, z_c, codes_a[0], skips_c), atol=1e-5)
+        assert torch.allclose(swap_d, generator.decode(b, z_d, codes_b[0], skips_d), atol=1e-5)
+        assert not torch.allclose(swap_c, generator.decode(a, z_c, codes_a[0], codes_a[1]), atol=1e-5)
+
+
 def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_masks():
     """The skip gates (not in the paper) read the latent's change: with none the skips pass whole,
     so a gated decoder with a plain one's weights reconstructs exactly as it does; a swap fades
@@ -243,7 +280,7 @@ def test_style_readout_learns_each_exemplars_style_and_teaches_the_decoder():
     image_a, image_b = batch.image_a, batch.image_b
     cycle_only = ElegantTrainer(config.replace(style_weight=0.0))
     cycle_only.generator.load_state_dict(trainer.generator.state_dict())
-    (_, _, _, swap_d), z = cycle_only.forward_with_latents(image_a, image_b, 0)
+    (_, _, _, swap_d), (z, _) = cycle_only.forward_with_latents(image_a, image_b, 0)
     loss, _ = cycle_only._style_loss(z[:len(image_a)], swap_d, 0, batch.styles_a)
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in cycle_only.generator.decoder.parameters())

@@ -81,6 +81,14 @@ class Config(TrainingConfig):
     skip_gates: bool = False
     skip_gate_weight: float = 0.0
     skip_gate_lr_scale: float = 10.0
+    # Not in the paper, where a swap moves a block of z alone and the decoder adds the receiver's
+    # skips whole: the deepest `swap_skips` skips are split into attribute blocks too (over the
+    # first `swap_skip_share` of their channels; the rest stay the receiver's), and a swap or a
+    # blend moves those blocks with z's. At 128 px z is 4x4, too coarse for a bangs cut or a
+    # glasses frame, and the skips that hold them came from the receiver (see `skip_gates`).
+    # 0 is the paper's decoder.
+    swap_skips: int = 0
+    swap_skip_share: float = 0.5
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4
@@ -103,5 +111,9 @@ class Config(TrainingConfig):
         if self.skip_gate_weight and not (self.skip_gates and self.counterfactual_weight):
             raise ConfigError("skip_gate_weight needs skip_gates and the synthetic world's change masks "
                               "(counterfactual_weight > 0)")
+        if not 0 <= self.swap_skips < depth:
+            raise ConfigError(f"swap_skips must be 0 to {depth - 1} (the encoder's skips), got {self.swap_skips}")
+        if not 0 < self.swap_skip_share <= 1:
+            raise ConfigError(f"swap_skip_share is a share of a skip's channels, in (0, 1], got {self.swap_skip_share}")
         if (self.image_size // 2) // 2 ** len(self.discriminator_channels) < 1:
             raise ConfigError(f"image_size {self.image_size} is too small for the half-scale discriminator")

@@ -6,7 +6,8 @@ Controls, per attribute (e.g. "Bangs"):
     Bangs_strength  how far the block moves toward the exemplar's: 0 = unchanged, 1 = the
                     paper's swap, >1 extrapolates (the official --linear mode, as a slider)
 
-The latent keeps the image and the skips, so a slider move costs one decode.
+The latent keeps the image and the skips, so a slider move costs one decode. Where the model
+splits its skips into attribute blocks too (`swap_skips`), an edit moves those with z's.
 """
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from ml import checkpoints
 from ml.controls import ControlsError, exemplar, object_schema, slider
 from ml.methods.base import Editor, Latent
 from ml.methods.elegant.config import Config
-from ml.methods.elegant.networks import Generator, build_generator, build_references
+from ml.methods.elegant.networks import (Codes, Generator, build_generator, build_references,
+                                         build_skip_references)
 from ml.nets.references import MeanReferences, fit_references
 from ml.training.data import images_to_tensor, tensor_to_images
 from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
@@ -35,13 +37,16 @@ class ElegantEditor(Editor):
     alignment = "celeba"
 
     def __init__(self, generator: Generator, config: Config, manifest: Mapping[str, Any] | None = None,
-                 device: str | torch.device = "cpu", references: MeanReferences | None = None):
+                 device: str | torch.device = "cpu", references: MeanReferences | None = None,
+                 skip_references: torch.nn.ModuleList | None = None):
         super().__init__(config.image_size, manifest)
         self.config = config
         self.device = torch.device(device)
         self.generator = generator.to(self.device).eval().requires_grad_(False)
         # the mean z with each attribute, where the checkpoint has them (official ones do not)
         self.references = references.to(self.device) if references is not None else None
+        # and of each swapped skip (`swap_skips`), which the average moves as well
+        self.skip_references = skip_references.to(self.device) if skip_references is not None else None
         self.precision = "fp32"
         self.channels_last = False
 
@@ -64,11 +69,14 @@ class ElegantEditor(Editor):
         config = Config.from_dict(checkpoint.manifest.config)
         generator = build_generator(config)
         checkpoints.load_networks({"encoder": generator.encoder, "decoder": generator.decoder}, checkpoint.weights)
-        references = None
+        references = skip_references = None
         if "references" in checkpoint.weights:
             references = build_references(config)
             checkpoints.load_networks({"references": references}, checkpoint.weights)
-        return cls(generator, config, checkpoint.manifest.to_dict(), device, references)
+        if "skip_references" in checkpoint.weights:
+            skip_references = build_skip_references(config)
+            checkpoints.load_networks({"skip_references": skip_references}, checkpoint.weights)
+        return cls(generator, config, checkpoint.manifest.to_dict(), device, references, skip_references)
 
     # schema -------------------------------------------------------------------------------------
 
@@ -77,6 +85,8 @@ class ElegantEditor(Editor):
         return tuple(self.config.attributes)
 
     def has_average(self, attribute: str) -> bool:
+        if self.generator.swapped_skips and self.skip_references is None:
+            return False  # the average of z alone would leave the skips' blocks where they are
         return self.references is not None and self.references.has(attribute)
 
     def controls_schema(self) -> dict:
@@ -109,32 +119,56 @@ class ElegantEditor(Editor):
         return {"image": pixels, "z": z.float(), **{f"skip{i}": skip.float() for i, skip in enumerate(skips)}}
 
     @torch.no_grad()
-    def fit_references(self, images: np.ndarray, attributes: np.ndarray, names: Sequence[str]) -> MeanReferences:
-        """Average faces with and without each attribute, exactly, from labelled images."""
-        def encode(batch):
-            pixels = prepare_input(images_to_tensor(batch), self.channels_last, self.device)
-            with autocast(self.precision, self.device):
-                return self.generator.encode(pixels)[0]
+    def fit_references(self, images: np.ndarray, attributes: np.ndarray,
+                       names: Sequence[str]) -> dict[str, torch.nn.Module]:
+        """Average faces with and without each attribute, exactly, from labelled images: the
+        checkpoint networks to store ("references", and "skip_references" where skips swap)."""
+        swapped = self.generator.swapped_skips
 
-        self.references = fit_references(build_references(self.config).to(self.device), encode,
+        def encoding(part: int):
+            def encode(batch):
+                pixels = prepare_input(images_to_tensor(batch), self.channels_last, self.device)
+                with autocast(self.precision, self.device):
+                    z, skips = self.generator.encode(pixels)
+                return z if part < 0 else skips[part]
+            return encode
+
+        self.references = fit_references(build_references(self.config).to(self.device), encoding(-1),
                                          images, attributes, names)
-        return self.references
+        fitted = {"references": self.references}
+        if swapped:
+            self.skip_references = build_skip_references(self.config).to(self.device)
+            for references, index in zip(self.skip_references, swapped):
+                fit_references(references, encoding(index), images, attributes, names)
+            fitted["skip_references"] = self.skip_references
+        return fitted
 
     def _skips(self, latent: Latent) -> list[torch.Tensor]:
         return [latent[f"skip{i}"] for i in range(len(self.config.encoder_channels) - 1)]
 
+    def _codes(self, latent: Latent) -> Codes:
+        return latent["z"], self._skips(latent)
+
+    def _average(self, attribute: str) -> Codes:
+        """The mean face with `attribute`, as codes (skips that never swap left out)."""
+        skips: list[torch.Tensor | None] = [None] * (len(self.config.encoder_channels) - 1)
+        for references, index in zip(self.skip_references or (), self.generator.swapped_skips):
+            skips[index] = references.mean(attribute)
+        return self.references.mean(attribute), skips
+
     @torch.no_grad()
-    def decode(self, latent: Latent, z_edited: torch.Tensor) -> np.ndarray:
+    def decode(self, latent: Latent, codes: Codes) -> np.ndarray:
+        z_edited, skips = codes
         with autocast(self.precision, self.device):
-            image = self.generator.decode(latent["image"], z_edited, latent["z"], self._skips(latent))
+            image = self.generator.decode(latent["image"], z_edited, latent["z"], skips)
         return tensor_to_images(image.float())[0]
 
-    def edited_latent(self, latent: Latent, controls: Mapping[str, Any],
-                      references: Mapping[str, Latent] | None = None) -> torch.Tensor:
-        """z after applying every attribute's exemplar and strength."""
+    def edited_codes(self, latent: Latent, controls: Mapping[str, Any],
+                     references: Mapping[str, Latent] | None = None) -> Codes:
+        """z and the skips after applying every attribute's exemplar and strength."""
         controls = self.validate(controls)
         references = references or {}
-        z = latent["z"]
+        codes = self._codes(latent)
         for index, name in enumerate(self.attributes):
             exemplar_id = controls[f"{name}_exemplar"]
             strength = float(controls[f"{name}_strength"])
@@ -142,17 +176,17 @@ class ElegantEditor(Editor):
                 continue
             if exemplar_id == AVERAGE and self.has_average(name):
                 # the mean face with the attribute: its common look, nobody's in particular
-                z = self.generator.split.blend(z, self.references.mean(name).to(z.device), index, strength)
+                codes = self.generator.blend(codes, self._average(name), index, strength)
                 continue
             if exemplar_id not in references:
                 raise ControlsError(f"control '{name}_exemplar' names exemplar {exemplar_id!r}, "
                                     "but no encoded latent was given for it")
-            z = self.generator.split.blend(z, references[exemplar_id]["z"].to(z.device), index, strength)
-        return z
+            codes = self.generator.blend(codes, self._codes(references[exemplar_id]), index, strength)
+        return codes
 
     def render(self, latent: Latent, controls: Mapping[str, Any],
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
-        return self.decode(latent, self.edited_latent(latent, controls, references))
+        return self.decode(latent, self.edited_codes(latent, controls, references))
 
     def edits_in_place(self, controls: Mapping[str, Any]) -> bool:
         return True  # the decoder's output is a residual added to the input
@@ -162,8 +196,8 @@ class ElegantEditor(Editor):
     def swap(self, latent_a: Latent, latent_b: Latent, attribute: str) -> tuple[np.ndarray, np.ndarray]:
         """(A wearing B's attribute, B wearing A's): the official --swap mode."""
         index = self.attributes.index(attribute)
-        z_c, z_d = self.generator.split.swap(latent_a["z"], latent_b["z"], index)
-        return self.decode(latent_a, z_c), self.decode(latent_b, z_d)
+        codes_c, codes_d = self.generator.swap(self._codes(latent_a), self._codes(latent_b), index)
+        return self.decode(latent_a, codes_c), self.decode(latent_b, codes_d)
 
     def interpolation_matrix(self, latent: Latent, reference_row: Latent, reference_column: Latent,
                              attributes: Sequence[str], size: int = 4) -> np.ndarray:
@@ -171,11 +205,11 @@ class ElegantEditor(Editor):
         the way to reference_row's and attributes[1]'s block c/(size-1) to reference_column's.
         Returns uint8 size x size x H x W x 3 (cell (0, 0) is the input's reconstruction)."""
         first, second = (self.attributes.index(name) for name in attributes)
-        split, z = self.generator.split, latent["z"]
+        blend = self.generator.blend
         steps = np.linspace(0.0, 1.0, size)
         rows = []
         for a in steps:
-            z_row = split.blend(z, reference_row["z"], first, float(a))
-            rows.append([self.decode(latent, split.blend(z_row, reference_column["z"], second, float(b)))
+            row = blend(self._codes(latent), self._codes(reference_row), first, float(a))
+            rows.append([self.decode(latent, blend(row, self._codes(reference_column), second, float(b)))
                          for b in steps])
         return np.stack([np.stack(row) for row in rows])

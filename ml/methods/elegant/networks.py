@@ -3,6 +3,8 @@
     Encoder        5 stride-2 conv blocks (conv 3x3 -> ChannelL2Norm -> LeakyReLU 0.2); the first
                    four outputs are U-Net skips, the last is the latent z (C x H/32 x W/32).
     LatentSplit    attribute i owns channels [rint(C/n * i), rint(C/n * (i+1))) of z, all pixels.
+                   With `swap_skips` (not in the paper) the deepest skips are split the same way
+                   over a share of their channels, and an edit moves those blocks with z's.
     Decoder        input [z_edited, z_original] (2C channels); 4 transposed-conv blocks
                    (-> ChannelL2Norm -> ReLU, + skip), then a transposed conv to 3 channels and
                    2 * tanh: a residual image added to the input and clamped to [-1, 1].
@@ -144,15 +146,32 @@ class LatentSplit:
         return out
 
 
+# What an edit moves: the latent z and the skips, largest first (a skip's blocks move only where
+# `swap_skips` splits it).
+Codes = tuple[torch.Tensor, list[torch.Tensor]]
+
+
 class Generator(nn.Module):
     """Encoder + decoder, with the residual addition that makes the output image."""
 
     def __init__(self, encoder_channels: Sequence[int], n_attributes: int, residual_scale: float = 2.0,
-                 skip_gates: bool = False):
+                 skip_gates: bool = False, swap_skips: int = 0, swap_skip_share: float = 0.5):
         super().__init__()
         self.encoder = Encoder(encoder_channels)
         self.decoder = Decoder(encoder_channels, residual_scale=residual_scale, skip_gates=skip_gates)
         self.split = LatentSplit(encoder_channels[-1], n_attributes)
+        skip_widths = list(encoder_channels[:-1])
+        plain = len(skip_widths) - swap_skips
+        # A swapped skip gives the first `swap_skip_share` of its channels to the attributes' blocks
+        # and keeps the rest for the receiver alone.
+        self.skip_splits: list[LatentSplit | None] = [
+            None if index < plain else LatentSplit(max(n_attributes, round(width * swap_skip_share)), n_attributes)
+            for index, width in enumerate(skip_widths)]
+
+    @property
+    def swapped_skips(self) -> list[int]:
+        """Indices of the skips whose attribute blocks move with z's."""
+        return [index for index, split in enumerate(self.skip_splits) if split is not None]
 
     def encode(self, image: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         return self.encoder(image)
@@ -162,6 +181,25 @@ class Generator(nn.Module):
         residual, fades = self.decoder(z_edited, z_original, skips, return_fades=True)
         image = (image.float() + residual.float()).clamp(-1.0, 1.0)
         return (image, fades) if return_fades else image
+
+    def swap(self, codes_a: Codes, codes_b: Codes, attribute: int) -> tuple[Codes, Codes]:
+        """(A's codes with attribute's blocks from B's, B's with A's): ELEGANT's exchange, over z
+        and the split skips."""
+        z_c, z_d = self.split.swap(codes_a[0], codes_b[0], attribute)
+        skips_c, skips_d = [], []
+        for split, skip_a, skip_b in zip(self.skip_splits, codes_a[1], codes_b[1]):
+            skip_c, skip_d = (skip_a, skip_b) if split is None else split.swap(skip_a, skip_b, attribute)
+            skips_c.append(skip_c)
+            skips_d.append(skip_d)
+        return (z_c, skips_c), (z_d, skips_d)
+
+    def blend(self, codes: Codes, reference: Codes, attribute: int, strength: float) -> Codes:
+        """`codes` with attribute's blocks moved `strength` of the way to the reference's (1 = swap);
+        the reference may leave out (None) the skips that are not split."""
+        z = self.split.blend(codes[0], reference[0].to(codes[0].device), attribute, strength)
+        skips = [skip if split is None else split.blend(skip, target.to(skip.device), attribute, strength)
+                 for split, skip, target in zip(self.skip_splits, codes[1], reference[1])]
+        return z, skips
 
 
 class StyleReadout(nn.Module):
@@ -189,7 +227,7 @@ class StyleReadout(nn.Module):
 
 def build_generator(config) -> Generator:
     generator = Generator(config.encoder_channels, len(config.attributes), config.residual_scale,
-                          config.skip_gates)
+                          config.skip_gates, config.swap_skips, config.swap_skip_share)
     return init_normal_(generator, config.init_std)
 
 
@@ -197,6 +235,16 @@ def build_references(config) -> MeanReferences:
     """The mean z of training faces with and without each attribute: the "average" exemplar."""
     side = config.image_size // 2 ** len(config.encoder_channels)
     return MeanReferences(config.attributes, config.encoder_channels[-1], side)
+
+
+def build_skip_references(config) -> nn.ModuleList | None:
+    """With `swap_skips`, the same means of each swapped skip (in `Generator.swapped_skips`'
+    order), so the "average" exemplar moves the skips' blocks too; None without."""
+    if not config.swap_skips:
+        return None
+    widths = config.encoder_channels[:-1]
+    return nn.ModuleList(MeanReferences(config.attributes, widths[index], config.image_size // 2 ** (index + 1))
+                         for index in range(len(widths) - config.swap_skips, len(widths)))
 
 
 def build_style_readout(config) -> StyleReadout:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import (build_discriminators, build_generator, build_references,
-                                         build_style_readout)
+                                         build_skip_references, build_style_readout)
 from ml.training.counterfactuals import CounterfactualPairs, change_mask, counterfactual_loss
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
@@ -52,6 +52,8 @@ class ElegantTrainer(TrainingTask):
         self.critic_full, self.critic_half = (prepare_network(d, config.channels_last, device)
                                               for d in build_discriminators(config))
         self.references = build_references(config).to(device)
+        skip_references = build_skip_references(config)
+        self.skip_references = skip_references.to(device) if skip_references is not None else None
         self.style_readout = (build_style_readout(config).to(device)
                               if config.style_weight or config.style_cycle_weight else None)
         adam = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
@@ -75,6 +77,8 @@ class ElegantTrainer(TrainingTask):
     def networks(self) -> dict[str, torch.nn.Module]:
         networks = {"encoder": self.generator.encoder, "decoder": self.generator.decoder,
                     "d1": self.critic_full, "d2": self.critic_half, "references": self.references}
+        if self.skip_references is not None:
+            networks["skip_references"] = self.skip_references
         if self.style_readout is not None:
             networks["style_readout"] = self.style_readout
         return networks
@@ -131,8 +135,8 @@ class ElegantTrainer(TrainingTask):
         return self.forward_with_latents(image_a, image_b, attribute)[0]
 
     def forward_with_latents(self, image_a, image_b, attribute: int, return_fades: bool = False):
-        """((A', B', C, D), z of A and B), and with `return_fades` the skip gates' fade logits of
-        the four decodes (`SkipGates`; an empty list without gates).
+        """((A', B', C, D), (z, skips) of A and B), and with `return_fades` the skip gates' fade
+        logits of the four decodes (`SkipGates`; an empty list without gates).
 
         A and B go through the encoder as one batch, and the four decodes as another: the
         normalisation is per pixel with no batch statistics, so this equals separate passes,
@@ -140,14 +144,15 @@ class ElegantTrainer(TrainingTask):
         generator = self.generator
         count = image_a.shape[0]
         z, skips = generator.encode(torch.cat([image_a, image_b]))
-        z_a, z_b = z[:count], z[count:]
-        z_c, z_d = generator.split.swap(z_a, z_b, attribute)
+        (z_c, skips_c), (z_d, skips_d) = generator.swap((z[:count], [skip[:count] for skip in skips]),
+                                                        (z[count:], [skip[count:] for skip in skips]), attribute)
         images = torch.cat([image_a, image_b, image_a, image_b])
-        outputs, fades = generator.decode(images, torch.cat([z_a, z_b, z_c, z_d]), torch.cat([z, z]),
-                                          [torch.cat([skip, skip]) for skip in skips], return_fades=True)
+        outputs, fades = generator.decode(images, torch.cat([z, z_c, z_d]), torch.cat([z, z]),
+                                          [torch.cat(parts) for parts in zip(skips, skips_c, skips_d)],
+                                          return_fades=True)
         if return_fades:
-            return outputs.split(count), z, fades
-        return outputs.split(count), z
+            return outputs.split(count), (z, skips), fades
+        return outputs.split(count), (z, skips)
 
     def _critics(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]):
         """Each critic's logits for each (image, label) pair, from one batched call per critic."""
@@ -181,9 +186,12 @@ class ElegantTrainer(TrainingTask):
         y_c[:, attribute], y_d[:, attribute] = y_b[:, attribute], y_a[:, attribute]
 
         with autocast(config.precision, self.device):
-            (rec_a, rec_b, swap_c, swap_d), z, fades = self.forward_with_latents(image_a, image_b, attribute,
-                                                                                return_fades=True)
-        self.references.update(z.detach(), torch.cat([label_a, label_b]).to(self.device))
+            (rec_a, rec_b, swap_c, swap_d), (z, skips), fades = self.forward_with_latents(
+                image_a, image_b, attribute, return_fades=True)
+        labels = torch.cat([label_a, label_b]).to(self.device)
+        self.references.update(z.detach(), labels)
+        for references, index in zip(self.skip_references or (), self.generator.swapped_skips):
+            references.update(skips[index].detach(), labels)
 
         # Critics: real pairs vs the detached swaps.
         self._critics_trainable(True)
@@ -289,10 +297,10 @@ class ElegantTrainer(TrainingTask):
         with autocast(self.config.precision, self.device):
             z, skips = self.generator.encode(images)
             rows = [images, self.generator.decode(images, z, z, skips)]
-            partner = z.roll(1, dims=0)
+            partner = (z.roll(1, dims=0), [skip.roll(1, dims=0) for skip in skips])
             for attribute in range(len(self.config.attributes)):
-                z_edit = self.generator.split.blend(z, partner, attribute, 1.0)
-                rows.append(self.generator.decode(images, z_edit, z, skips))
+                z_edit, skips_edit = self.generator.blend((z, skips), partner, attribute, 1.0)
+                rows.append(self.generator.decode(images, z_edit, z, skips_edit))
         return make_grid([row.float() for row in rows])
 
     @torch.no_grad()

@@ -154,15 +154,17 @@ class HomoInterpEditor(Editor):
         return [prepare_input(latent[name], self.channels_last, self.device) for name in names]
 
     @torch.no_grad()
-    def fit_references(self, images: np.ndarray, attributes: np.ndarray, names: Sequence[str]) -> MeanReferences:
+    def fit_references(self, images: np.ndarray, attributes: np.ndarray,
+                       names: Sequence[str]) -> dict[str, MeanReferences]:
         """Replace the mean references (moving averages of the training encoder, in train
-        mode) by exact means of labelled images under this, the deployed, encoder."""
+        mode) by exact means of labelled images under this, the deployed, encoder; returns the
+        checkpoint network to store them as."""
         def encode(batch):
             pixels = prepare_input(images_to_tensor(batch), self.channels_last, self.device)
             with autocast(self.precision, self.device):
                 return self.model.encoder(pixels)
 
-        return fit_references(self.model.references, encode, images, attributes, names)
+        return {"references": fit_references(self.model.references, encode, images, attributes, names)}
 
     def _target_features(self, name: str, controls: Mapping[str, Any], references: Mapping[str, Latent],
                          source: torch.Tensor) -> torch.Tensor:
