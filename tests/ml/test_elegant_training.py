@@ -177,6 +177,34 @@ def test_swapped_skips_move_their_attribute_blocks_with_z_and_nothing_else():
         assert not torch.allclose(swap_c, generator.decode(a, z_c, codes_a[0], codes_a[1]), atol=1e-5)
 
 
+def test_an_image_skip_starts_as_the_plain_decoder_and_learns_from_the_full_size_image():
+    """The image skip (not in the paper) shows the decoder's last step the image its residual is
+    added to. Its output conv starts at zero, so a plain decoder's weights give exactly the plain
+    decoder's images; it refuses to decode without the image; training moves it off zero."""
+    from ml.methods.elegant.networks import build_generator
+
+    plain = build_generator(Config.preset("tiny"))
+    config = Config.preset("tiny", image_skip=True, counterfactual_weight=5.0, lr=1e-3)
+    trainer = ElegantTrainer(config)
+    generator = trainer.generator
+    assert plain.decoder.image_skip is None
+    left = checkpoints.load_fitting({"decoder": generator.decoder}, {"decoder": plain.decoder.state_dict()})
+    assert left["decoder"] and all(name.startswith("image_skip.") for name in left["decoder"])
+    generator.encoder.load_state_dict(plain.encoder.state_dict())
+    torch.manual_seed(6)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z, skips = plain.encode(image)
+        assert torch.equal(generator.decode(image, z, z, skips), plain.decode(image, z, z, skips))
+        with pytest.raises(ValueError, match="image skip"):
+            generator.decoder(z, z, skips)
+
+    stream = SameBatch(trainer.make_batches(None).batch(0))
+    for step in range(3):
+        trainer.train_step(stream, step)
+    assert generator.decoder.image_skip.to_residual.weight.abs().sum() > 0
+
+
 def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_masks():
     """The skip gates (not in the paper) read the latent's change: with none the skips pass whole,
     so a gated decoder with a plain one's weights reconstructs exactly as it does; a swap fades
@@ -213,6 +241,22 @@ def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_
     stream = SameBatch(trainer.make_batches(None).batch(0))
     logged = [trainer.train_step(stream, step) for step in range(40)]
     assert float(logged[-1]["skip_gate"]) < 0.8 * float(logged[0]["skip_gate"])
+
+
+def test_the_counterfactual_loss_in_l1_charges_a_faint_leftover_more_than_squared():
+    """A frame left at a tenth of its contrast costs ten times more in "l1" than in "l2" (the same
+    region weighting); a norm that is neither is refused."""
+    from ml.training.counterfactuals import counterfactual_loss
+
+    source = torch.zeros(1, 3, 8, 8)
+    target = source.clone()
+    target[..., 3, :] = 1.0  # the true edit draws a line
+    leftover = target - 0.1 * (target - source).sign()  # drawn at 90%: 0.1 short on the line
+    squared = counterfactual_loss([leftover], [target], [source], 20.0)
+    absolute = counterfactual_loss([leftover], [target], [source], 20.0, norm="l1")
+    assert torch.isclose(absolute, 10 * squared)
+    with pytest.raises(ValueError, match="norm"):
+        counterfactual_loss([leftover], [target], [source], 20.0, norm="huber")
 
 
 def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):

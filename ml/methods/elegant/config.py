@@ -49,6 +49,7 @@ class Config(TrainingConfig):
     # 0 trains exactly as the paper; > 0 needs the synthetic world and renders pairs as it trains.
     counterfactual_weight: float = 0.0
     counterfactual_region_boost: float = 20.0  # extra weight of the pixels the true edit changes
+    counterfactual_norm: str = "l2"  # or "l1" (ml.training.counterfactuals.counterfactual_loss)
     # Fraction of pairs whose B is A's own face without the attribute: B wearing A's block must
     # then give A back, style and all (the swaps learned a generic fringe from cross-person pairs).
     counterfactual_same_person: float = 0.0
@@ -86,9 +87,16 @@ class Config(TrainingConfig):
     # first `swap_skip_share` of their channels; the rest stay the receiver's), and a swap or a
     # blend moves those blocks with z's. At 128 px z is 4x4, too coarse for a bangs cut or a
     # glasses frame, and the skips that hold them came from the receiver (see `skip_gates`).
-    # 0 is the paper's decoder.
+    # 0 is the paper's decoder. Fine-tuned from the starter with 2 (the 8x8 and 16x16 skips) for
+    # 3000 steps, fidelity went 0.41 -> 0.45 / 0.42 / 0.49 / 0.44 at steps 1000 / 2000 / 2750 /
+    # 3000 and its block ceilings stayed put (bangs 0.51 / 0.43 / 0.46): the trained decoder kept
+    # drawing a generic fringe from the blocks; success fell 0.91 -> 0.83-0.86 (glasses removal).
+    # With 3 it was no better at step 1000. A model would have to learn the split from scratch.
     swap_skips: int = 0
     swap_skip_share: float = 0.5
+    # Not in the paper: the decoder's last step also sees the input image (`ImageSkip`), so its
+    # residual can cancel strokes thinner than the half-size features it draws from.
+    image_skip: bool = False
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4

@@ -217,7 +217,7 @@ class ElegantTrainer(TrainingTask):
         loss_cf = None
         if targets is not None:
             loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
-                                                 config.counterfactual_region_boost)
+                                          config.counterfactual_region_boost, norm=config.counterfactual_norm)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
         loss_gate = None
         if config.skip_gate_weight and targets is not None:
