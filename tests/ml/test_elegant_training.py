@@ -199,6 +199,10 @@ def test_an_image_skip_starts_as_the_plain_decoder_and_learns_from_the_full_size
         with pytest.raises(ValueError, match="image skip"):
             generator.decoder(z, z, skips)
 
+    # new layers in a trained decoder: they learn at image_skip_lr_scale x the lr
+    rates = {id(p): group["lr"] for group in trainer.optimizer_g.param_groups for p in group["params"]}
+    assert rates[id(generator.decoder.image_skip.to_residual.weight)] == config.lr * config.image_skip_lr_scale
+    assert rates[id(generator.decoder.to_residual.conv.weight)] == config.lr
     stream = SameBatch(trainer.make_batches(None).batch(0))
     for step in range(3):
         trainer.train_step(stream, step)

@@ -97,6 +97,7 @@ class Config(TrainingConfig):
     # Not in the paper: the decoder's last step also sees the input image (`ImageSkip`), so its
     # residual can cancel strokes thinner than the half-size features it draws from.
     image_skip: bool = False
+    image_skip_lr_scale: float = 10.0  # like the gates: at the decoder's lr it barely left zero in 500 steps
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4

@@ -57,13 +57,16 @@ class ElegantTrainer(TrainingTask):
         self.style_readout = (build_style_readout(config).to(device)
                               if config.style_weight or config.style_cycle_weight else None)
         adam = dict(lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
-        gates = self.generator.decoder.gates
-        gate_ids = {id(p) for p in gates.parameters()} if gates is not None else set()
-        trained = [p for p in self.generator.parameters() if id(p) not in gate_ids]
+        # layers not in the paper, often added to a trained decoder, learn at a multiple of the lr
+        decoder = self.generator.decoder
+        added = [(module, scale) for module, scale in ((decoder.gates, config.skip_gate_lr_scale),
+                                                       (decoder.image_skip, config.image_skip_lr_scale))
+                 if module is not None]
+        added_ids = {id(p) for module, _ in added for p in module.parameters()}
+        trained = [p for p in self.generator.parameters() if id(p) not in added_ids]
         trained += list(self.style_readout.parameters()) if self.style_readout else []
         groups = [{"params": trained}]
-        if gates is not None:
-            groups.append({"params": list(gates.parameters()), "lr": config.lr * config.skip_gate_lr_scale})
+        groups += [{"params": list(module.parameters()), "lr": config.lr * scale} for module, scale in added]
         self.optimizer_g = torch.optim.Adam(groups, **adam)
         self.optimizer_d = torch.optim.Adam([*self.critic_full.parameters(), *self.critic_half.parameters()], **adam)
         n = len(config.attributes)
