@@ -297,6 +297,17 @@ def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):
     assert all(np.isfinite(row["counterfactual"]) for row in logged)
 
 
+def test_adversarial_weight_zero_leaves_the_generator_its_pixel_losses_alone():
+    """`adversarial_weight` scales the generator's critic terms (1 in the paper); at 0 its loss is
+    the reconstruction and counterfactual terms alone, while the critics still train."""
+    config = Config.preset("tiny", counterfactual_weight=5.0, adversarial_weight=0.0)
+    trainer = ElegantTrainer(config)
+    logged = trainer.train_step(SameBatch(trainer.make_batches(None).batch(0)), 0)
+    expected = config.reconstruction_weight * logged["reconstruction"] + 5.0 * logged["counterfactual"]
+    assert torch.isclose(logged["loss_g"], expected)
+    assert logged["adversarial"] > 0 and torch.isfinite(logged["loss_d"])
+
+
 class SameBatch:
     """A stream that serves one batch again and again, so a few steps can overfit it."""
 

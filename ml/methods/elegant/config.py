@@ -44,6 +44,7 @@ class Config(TrainingConfig):
     lr_step: int = 3000  # in official steps (one update per attribute each)
     lr_gamma: float = 0.97
     reconstruction_weight: float = 5.0
+    adversarial_weight: float = 1.0  # of the generator's critic terms (the paper's 1)
     # Not in the paper: MSE of the swapped images to the synthetic world's true counterfactuals
     # (ml.training.counterfactuals), for CPU budgets too short for adversarial training alone.
     # 0 trains exactly as the paper; > 0 needs the synthetic world and renders pairs as it trains.

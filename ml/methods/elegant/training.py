@@ -216,7 +216,7 @@ class ElegantTrainer(TrainingTask):
         adv_full = losses.generator_adversarial_loss(gen_full)
         adv_half = losses.generator_adversarial_loss(gen_half)
         loss_g = losses.generator_loss(loss_rec, adv_full, adv_half, config.reconstruction_weight,
-                                       config.small_scale_weight)
+                                       config.small_scale_weight, config.adversarial_weight)
         loss_cf = None
         if targets is not None:
             loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
