@@ -177,25 +177,32 @@ def test_swapped_skips_move_their_attribute_blocks_with_z_and_nothing_else():
         assert not torch.allclose(swap_c, generator.decode(a, z_c, codes_a[0], codes_a[1]), atol=1e-5)
 
 
+def on_a_plain_generator(config, added: str, seed: int):
+    """A paper-layout tiny generator and a trainer for `config` given its weights: every tensor
+    fits but the added layer's (names starting with `added`), and with no edit the two decode
+    random images exactly alike. Returns (plain generator, trainer, (images, z, skips))."""
+    plain = ElegantTrainer(Config.preset("tiny")).generator
+    trainer = ElegantTrainer(config)
+    left = checkpoints.load_fitting({"decoder": trainer.generator.decoder}, {"decoder": plain.decoder.state_dict()})
+    assert left["decoder"] and all(name.startswith(added) for name in left["decoder"])
+    trainer.generator.encoder.load_state_dict(plain.encoder.state_dict())
+    torch.manual_seed(seed)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        z, skips = plain.encode(image)
+        assert torch.equal(trainer.generator.decode(image, z, z, skips), plain.decode(image, z, z, skips))
+    return plain, trainer, (image, z, skips)
+
+
 def test_an_image_skip_starts_as_the_plain_decoder_and_learns_from_the_full_size_image():
     """The image skip (not in the paper) shows the decoder's last step the image its residual is
     added to. Its output conv starts at zero, so a plain decoder's weights give exactly the plain
     decoder's images; it refuses to decode without the image; training moves it off zero."""
-    from ml.methods.elegant.networks import build_generator
-
-    plain = build_generator(Config.preset("tiny"))
     config = Config.preset("tiny", image_skip=True, counterfactual_weight=5.0, lr=1e-3)
-    trainer = ElegantTrainer(config)
+    plain, trainer, (image, z, skips) = on_a_plain_generator(config, "image_skip.", seed=6)
     generator = trainer.generator
     assert plain.decoder.image_skip is None
-    left = checkpoints.load_fitting({"decoder": generator.decoder}, {"decoder": plain.decoder.state_dict()})
-    assert left["decoder"] and all(name.startswith("image_skip.") for name in left["decoder"])
-    generator.encoder.load_state_dict(plain.encoder.state_dict())
-    torch.manual_seed(6)
-    image = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
-        z, skips = plain.encode(image)
-        assert torch.equal(generator.decode(image, z, z, skips), plain.decode(image, z, z, skips))
         with pytest.raises(ValueError, match="image skip"):
             generator.decoder(z, z, skips)
 
@@ -218,20 +225,11 @@ def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_
 
     with pytest.raises(ConfigError, match="skip_gate_weight"):
         Config.preset("tiny", skip_gates=True, skip_gate_weight=1.0)  # no true masks without the world
-    plain = ElegantTrainer(Config.preset("tiny")).generator
     config = Config.preset("tiny", counterfactual_weight=5.0, skip_gates=True, skip_gate_weight=1.0, lr=1e-3)
-    trainer = ElegantTrainer(config)
+    plain, trainer, (image, z, skips) = on_a_plain_generator(config, "gates.", seed=4)
     gated = trainer.generator
     assert plain.decoder.gates is None
-    left = checkpoints.load_fitting({"decoder": gated.decoder}, {"decoder": plain.decoder.state_dict()})
-    assert left["decoder"] and all(name.startswith("gates.") for name in left["decoder"])
-    gated.encoder.load_state_dict(plain.encoder.state_dict())
-
-    torch.manual_seed(4)
-    image = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
-        z, skips = plain.encode(image)
-        assert torch.equal(gated.decoder(z, z, skips), plain.decoder(z, z, skips))
         z_swapped, _ = plain.split.swap(z, z.roll(1, 0), 0)
         assert not torch.allclose(gated.decoder(z_swapped, z, skips), plain.decoder(z_swapped, z, skips))
         amount, _ = gated.decoder.gates.prepare(z_swapped, z)
