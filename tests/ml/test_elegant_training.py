@@ -248,6 +248,7 @@ def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_
 def test_the_counterfactual_loss_in_l1_charges_a_faint_leftover_more_than_squared():
     """A frame left at a tenth of its contrast costs ten times more in "l1" than in "l2" (the same
     region weighting); a norm that is neither is refused."""
+    from ml.config import ConfigError
     from ml.training.counterfactuals import counterfactual_loss
 
     source = torch.zeros(1, 3, 8, 8)
@@ -259,6 +260,8 @@ def test_the_counterfactual_loss_in_l1_charges_a_faint_leftover_more_than_square
     assert torch.isclose(absolute, 10 * squared)
     with pytest.raises(ValueError, match="norm"):
         counterfactual_loss([leftover], [target], [source], 20.0, norm="huber")
+    with pytest.raises(ConfigError, match="counterfactual_norm"):
+        Config.preset("tiny", counterfactual_norm="huber")
 
 
 def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):

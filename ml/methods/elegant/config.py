@@ -138,6 +138,8 @@ class Config(TrainingConfig):
         if self.skip_gate_weight and not (self.skip_gates and self.counterfactual_weight):
             raise ConfigError("skip_gate_weight needs skip_gates and the synthetic world's change masks "
                               "(counterfactual_weight > 0)")
+        if self.counterfactual_norm not in ("l1", "l2"):
+            raise ConfigError(f"counterfactual_norm must be 'l1' or 'l2', got {self.counterfactual_norm!r}")
         if not 0 <= self.swap_skips < depth:
             raise ConfigError(f"swap_skips must be 0 to {depth - 1} (the encoder's skips), got {self.swap_skips}")
         if not 0 < self.swap_skip_share <= 1:

@@ -40,7 +40,8 @@ def generator_adversarial_loss(fake_logits: Sequence[torch.Tensor]) -> torch.Ten
 def generator_loss(reconstruction: torch.Tensor, adversarial_full: torch.Tensor, adversarial_half: torch.Tensor,
                    reconstruction_weight: float = 5.0, small_scale_weight: float = 0.5,
                    adversarial_weight: float = 1.0) -> torch.Tensor:
-    return reconstruction_weight * reconstruction + adversarial_weight * (adversarial_full + small_scale_weight * adversarial_half)
+    adversarial = adversarial_full + small_scale_weight * adversarial_half
+    return reconstruction_weight * reconstruction + adversarial_weight * adversarial
 
 
 def style_loss(logits: Mapping[str, torch.Tensor], styles: Mapping[str, torch.Tensor]) -> torch.Tensor:

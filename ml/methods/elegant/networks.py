@@ -92,12 +92,12 @@ class ImageSkip(nn.Module):
     """The input image at full size, for the residual's last step.
 
     ELEGANT's decoder draws its residual from half-size features: the encoder's first skip is
-    already at half size and the decoder never sees the image it adds to. A glasses frame one or
-    two pixels wide at 128 px then cannot be cancelled exactly; the starter's removals left the
-    frames at about half their contrast, and the oracle still read glasses. Here the decoder's
-    last features, upsampled, meet the image in two 3 x 3 convs whose output adds to the
-    residual's pre-activation. The last conv starts at zero, so a trained decoder given one draws
-    exactly what it drew before."""
+    already at half size and the decoder never sees the image it adds to, so a glasses frame one
+    or two pixels wide at 128 px is hard to cancel exactly (removals left frames at about half
+    their contrast). Here the decoder's last features, upsampled, meet the image in two 3 x 3
+    convs whose output adds to the residual's pre-activation. The last conv starts at zero, so a
+    trained decoder given one draws exactly what it drew before. It made edits cleaner, not
+    removals surer (`Config.image_skip`)."""
 
     def __init__(self, features: int, hidden: int = 16, image_channels: int = 3):
         super().__init__()

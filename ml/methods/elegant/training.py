@@ -16,7 +16,8 @@ adds that weight times the squared error of the swaps to them (the changed pixel
 With `style_weight` / `style_cycle_weight` > 0 it also adds the style read-out's cross-entropy on
 A's block and on the block of D encoded again (`StyleReadout`), both toward A's true style.
 With `skip_gates` the decoder fades the receiver's skips where the edit redraws (`SkipGates`),
-and `skip_gate_weight` teaches the gates each swap's true change mask.
+and `skip_gate_weight` teaches the gates each swap's true change mask. With `swap_skips` a swap
+exchanges the split skips' blocks too; with `image_skip` the decoder also sees the input image.
 """
 from __future__ import annotations
 
