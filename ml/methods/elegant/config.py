@@ -74,6 +74,9 @@ class Config(TrainingConfig):
     # 0.90 -> 0.84 (glasses removal), so the starter was not retrained with them. Again 3500 steps
     # with same-person 0.5: fidelity 0.41 -> 0.50 (48 faces) and 0.355 -> 0.485 (96 others, seed
     # 20000), success 0.91 -> 0.81 and 0.92 -> 0.88; with skip gates as well, no better (0.37 on 96).
+    # From the image-skip starter (fidelity 0.44, success 0.90), weights 1 and 0.5 lifted nothing:
+    # fidelity 0.45 / 0.46 / 0.42 at steps 1000 / 1500 / 2000 (same-person 0.5), 0.43 / 0.39 at
+    # 1000 / 1250 (0.25); success 0.85-0.88, glasses removal 2-5 of 12.
     # A linear probe reads the bangs cut from the starter's block at 0.76 and the glasses shape at
     # 0.59 (chance 0.25): the encoder keeps the style only in part.
     style_weight: float = 0.0
