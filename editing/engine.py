@@ -26,6 +26,7 @@ from django.conf import settings
 from PIL import Image
 
 from editing.frames import encode_image, pack_frame
+from ml.data.align import resize_square  # numpy and PIL only: loads no model
 
 log = logging.getLogger(__name__)
 
@@ -151,12 +152,6 @@ def read_image_file(field_file) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(handle.read())).convert("RGB"))
 
 
-def resize(image: np.ndarray, size: int) -> np.ndarray:
-    from ml.data.align import resize_square
-
-    return resize_square(image, size)
-
-
 # --------------------------------------------------------------------------- editors and latents
 _lock = threading.Lock()
 _editors: dict[tuple[str, str], object] = {}
@@ -240,7 +235,7 @@ def cached_latent(key: str, editor, image_source) -> object:
     if stored:
         latent = _latent_from_bytes(stored)
     else:
-        latent = editor.encode(resize(image_source(), editor.image_size))
+        latent = editor.encode(resize_square(image_source(), editor.image_size))
         if client:
             client.set("latent:" + key, _latent_to_bytes(latent), ex=settings.FACELAB_LATENT_TTL)
     _lru_put(_latents, key, latent, settings.FACELAB_LATENT_CACHE_SIZE)
@@ -255,7 +250,7 @@ def cached_crop(key: str, photo_loader, size: int) -> tuple[np.ndarray, np.ndarr
     pair = _lru_get(_crops, key)
     if pair is None:
         crop = photo_loader()
-        pair = (crop, resize(crop, size))
+        pair = (crop, resize_square(crop, size))
         _lru_put(_crops, key, pair, CROP_CACHE_SIZE)
     return pair
 
@@ -319,7 +314,7 @@ def render_steps(photo_key: str, photo_loader, steps: list[Step]) -> np.ndarray:
         if index == 0:
             latent = cached_latent(f"{photo_key}:{step.version_id}", editor, photo_loader)
         elif index > start:
-            small = resize(image, editor.image_size)
+            small = resize_square(image, editor.image_size)
             latent = editor.encode(small)
             _lru_put(_chain_latents, chain_key(photo_key, steps, index), (latent, image, small), CHAIN_CACHE_SIZE)
         references = {ref_id: cached_latent(f"{key}:{step.version_id}", editor, loader)

@@ -93,16 +93,16 @@ def test_photo_edits_are_graded_as_the_app_shows_them(tmp_path):
     from ml.data.align import CROP_SIZES
     from ml.evaluation.photos import PHOTOS, edit_photos
 
-    CROP_SIZE = CROP_SIZES["celeba"]
+    crop_size = CROP_SIZES["celeba"]
     editor = _untrained_editor("elegant", tmp_path / "model")  # tiny: a 32 px model
-    assert editor.image_size < CROP_SIZE and editor.edits_in_place({})
+    assert editor.image_size < crop_size and editor.edits_in_place({})
     report = edit_photos(editor, lambda editor, small: [("unchanged", small), ("darker", small // 2)],
                          tmp_path / "photo.png")
     distances = report["dlib_distance"][PHOTOS[0].name]
     assert distances["unchanged"] == 0.0
     assert distances["darker"] > 0.05
     with Image.open(report["figure"]) as figure:
-        assert figure.width == 2 + 3 * (CROP_SIZE + 2)  # original, then the two edits, at crop size
+        assert figure.width == 2 + 3 * (crop_size + 2)  # original, then the two edits, at crop size
 
 
 def test_homointerp_ceiling_decodes_the_truth_as_an_edit_of_its_source(tmp_path):
