@@ -55,6 +55,11 @@ class TrainingTask(abc.ABC):
     def networks(self) -> dict[str, nn.Module]:
         """Everything whose weights a checkpoint keeps, by name (no '.' in names)."""
 
+    def compiled_networks(self) -> dict[str, nn.Module]:
+        """The networks `torch_compile` compiles: all of them, unless a subclass keeps out one
+        that is differentiated twice (compiled graphs have no double backward)."""
+        return self.networks()
+
     @abc.abstractmethod
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Optimizers by name; their state is checkpointed."""
@@ -304,6 +309,10 @@ class TrainingLoop:
         stream = BatchStream(self.data, data_state)
         if self.step >= total:
             return self.step
+        if self.config.torch_compile:
+            # in place, so state_dict keys (and checkpoints) stay those of the plain modules
+            for network in self.task.compiled_networks().values():
+                network.compile()
 
         from tqdm import tqdm
 

@@ -82,6 +82,19 @@ def test_resume_continues_bit_identically(tmp_path, precision):
         for r, a in zip(read_losses(tmp_path / "straight"), read_losses(tmp_path / "split"))]
 
 
+def test_a_compiled_run_computes_what_the_eager_run_does_and_saves_the_same_layout(tmp_path):
+    """`torch_compile` compiles the networks in place: the same losses (to float rounding) and
+    checkpoints whose keys are the plain modules' (no `_orig_mod.` prefix)."""
+    eager, _ = train(tmp_path / "eager", 3)
+    compiled, _ = train(tmp_path / "compiled", 3, torch_compile=True)
+    for expected, actual in zip(read_losses(tmp_path / "eager"), read_losses(tmp_path / "compiled")):
+        for key in ("loss_d", "loss_g", "reconstruction"):
+            assert actual[key] == pytest.approx(expected[key], rel=1e-3), key
+    saved = checkpoints.load_checkpoint(tmp_path / "compiled").weights
+    for name, network in eager.networks().items():
+        assert set(saved[name]) == set(network.state_dict()), name
+
+
 def test_checkpoint_records_what_made_it(tmp_path):
     train(tmp_path, 2)
     manifest = checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path))

@@ -1,6 +1,7 @@
 """HomoInterpGAN training and editing on the tiny preset (no renderer: random tensors)."""
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -67,6 +68,17 @@ def test_bf16_channels_last_step_is_finite():
         record = trainer.train_step(stream, step)
         assert all(math.isfinite(value) for value in record.values()), record
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+def test_a_compiled_run_leaves_the_gradient_penalty_critic_eager_and_trains(tmp_path):
+    """Compiled graphs have no double backward, which the critic's gradient penalty needs."""
+    config = Config.preset("tiny", torch_compile=True, log_every=1)
+    trainer = Trainer(config)
+    assert "discriminator" not in trainer.compiled_networks()
+    TrainingLoop(trainer, InMemoryBatches(*tiny_data(), batch_size=config.batch_size), tmp_path,
+                 progress=False).run(2)
+    records = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    assert len(records) == 2 and all(math.isfinite(value) for value in records[-1].values())
 
 
 def _weights(trainer):

@@ -25,7 +25,7 @@ class Config(TrainingConfig):
                     "steps": 6000, "precision": "auto", "channels_last": True, "lr_step": 1000,
                     "log_every": 10, "sample_every": 250, "eval_every": 500, "checkpoint_every": 250,
                     "keep_checkpoints": 8, "counterfactual_weight": 5.0, "counterfactual_same_person": 0.25,
-                    "counterfactual_norm": "l1", "image_skip": True},
+                    "counterfactual_norm": "l1", "image_skip": True, "torch_compile": True},
         # Unit tests: seconds on one thread.
         "tiny": {"image_size": 32, "batch_size": 4, "attributes": ("Bangs", "Eyeglasses"),
                  "encoder_channels": (8, 16, 16, 32, 32), "discriminator_channels": (8, 16, 16, 32),

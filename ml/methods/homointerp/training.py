@@ -121,6 +121,10 @@ class Trainer(TrainingTask):
                 "decoder": self.model.decoder, "references": self.model.references,
                 "discriminator": self.discriminator, "kg_transform": self.kg_transform}
 
+    def compiled_networks(self) -> dict[str, nn.Module]:
+        """All but the discriminator: its gradient penalty needs a double backward."""
+        return {name: network for name, network in self.networks().items() if name != "discriminator"}
+
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self._optimizers
 
