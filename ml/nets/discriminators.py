@@ -4,6 +4,7 @@
 planes and concatenated to the image, strided conv blocks, one linear unit). It returns logits;
 losses apply the sigmoid inside a float32 BCE-with-logits, which equals the papers' Sigmoid +
 BCELoss but stays finite under bf16. `MultiScaleDiscriminator` runs one critic per scale.
+`AttributeClassifier` is the same trunk with one logit per attribute and no label input.
 """
 from __future__ import annotations
 
@@ -14,6 +15,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ml.nets.layers import ConvBlock
+
+
+def strided_trunk(in_channels: int, channels: Sequence[int], norm: str, act: str) -> nn.Sequential:
+    """3 x 3 stride-2 conv blocks, `channels` wide in turn."""
+    widths = [in_channels, *channels]
+    return nn.Sequential(*[ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm=norm, act=act)
+                           for i in range(len(channels))])
+
+
+def _trunk_side(image_size: int, blocks: int) -> int:
+    side = image_size // 2 ** blocks
+    if side < 1:
+        raise ValueError(f"image_size {image_size} is too small for {blocks} stride-2 blocks")
+    return side
 
 
 class LabelConditionedDiscriminator(nn.Module):
@@ -28,12 +43,8 @@ class LabelConditionedDiscriminator(nn.Module):
         super().__init__()
         self.image_size = image_size
         self.n_labels = n_labels
-        widths = [in_channels + n_labels, *channels]
-        self.body = nn.Sequential(*[ConvBlock(widths[i], widths[i + 1], 3, stride=2, padding=1, norm=norm, act=act)
-                                    for i in range(len(channels))])
-        side = image_size // 2 ** len(channels)
-        if side < 1:
-            raise ValueError(f"image_size {image_size} is too small for {len(channels)} stride-2 blocks")
+        self.body = strided_trunk(in_channels + n_labels, channels, norm, act)
+        side = _trunk_side(image_size, len(channels))
         self.head = nn.Linear(channels[-1] * side * side, 1)
 
     def forward(self, image: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -43,6 +54,21 @@ class LabelConditionedDiscriminator(nn.Module):
         planes = planes.expand(-1, -1, image.shape[-2], image.shape[-1])
         features = self.body(torch.cat([image, planes], dim=1))
         return self.head(features.flatten(1))
+
+
+class AttributeClassifier(nn.Module):
+    """One logit per attribute for an image of `image_size` (AttGAN's classifier: trained on real
+    images, it grades whether an edit shows the labels it should)."""
+
+    def __init__(self, image_size: int, n_attributes: int, channels: Sequence[int] = (64, 128, 256, 512),
+                 in_channels: int = 3, norm: str = "l2", act: str = "lrelu"):
+        super().__init__()
+        self.body = strided_trunk(in_channels, channels, norm, act)
+        side = _trunk_side(image_size, len(channels))
+        self.head = nn.Linear(channels[-1] * side * side, n_attributes)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(image).flatten(1))
 
 
 class MultiScaleDiscriminator(nn.Module):

@@ -95,6 +95,19 @@ def test_a_compiled_run_computes_what_the_eager_run_does_and_saves_the_same_layo
         assert set(saved[name]) == set(network.state_dict()), name
 
 
+def test_the_attribute_classifier_learns_the_real_labels_and_grades_the_swaps(tmp_path):
+    trainer, _ = train(tmp_path, 16, classifier_weight=1.0)
+    records = read_losses(tmp_path)
+    assert all(np.isfinite(r["classifier_swaps"]) and np.isfinite(r["classifier_real"]) for r in records)
+    first = np.mean([r["classifier_real"] for r in records[:4]])
+    last = np.mean([r["classifier_real"] for r in records[-4:]])
+    assert last < first, (first, last)
+    assert "classifier" in checkpoints.load_checkpoint(tmp_path).weights
+    assert not any(p.requires_grad for p in trainer.classifier.parameters())  # frozen for the generator
+    plain, _ = train(tmp_path / "plain", 1)
+    assert plain.classifier is None and "classifier" not in plain.optimizers()
+
+
 def test_checkpoint_records_what_made_it(tmp_path):
     train(tmp_path, 2)
     manifest = checkpoints.read_manifest(checkpoints.latest_checkpoint(tmp_path))

@@ -121,6 +121,11 @@ class Config(TrainingConfig):
     # hid); the oracle reads them as glasses.
     image_skip: bool = False
     image_skip_lr_scale: float = 10.0  # like the gates: at the decoder's lr it barely left zero in 500 steps
+    # Not in the paper (AttGAN's classification constraint): an attribute classifier, trained on
+    # the real A and B, grades the swaps C and D, and the generator's loss adds this weight times
+    # its cross-entropy to their swapped labels. Meant for glasses removal, where the critics'
+    # real/fake verdict did not ask for the frames to go (see `adversarial_weight`).
+    classifier_weight: float = 0.0
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
     max_draws: int = 4

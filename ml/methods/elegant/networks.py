@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ml.nets import ConvBlock, LabelConditionedDiscriminator, ScaledTanh, init_normal_
+from ml.nets import AttributeClassifier, ConvBlock, LabelConditionedDiscriminator, ScaledTanh, init_normal_
 from ml.nets.references import MeanReferences
 
 
@@ -303,3 +303,9 @@ def build_discriminators(config) -> tuple[LabelConditionedDiscriminator, LabelCo
     full = LabelConditionedDiscriminator(config.image_size, n, config.discriminator_channels)
     half = LabelConditionedDiscriminator(config.image_size // 2, n, config.discriminator_channels)
     return init_normal_(full, config.init_std), init_normal_(half, config.init_std)
+
+
+def build_classifier(config) -> AttributeClassifier:
+    """The attribute classifier of `classifier_weight`, on D1's trunk widths."""
+    classifier = AttributeClassifier(config.image_size, len(config.attributes), config.discriminator_channels)
+    return init_normal_(classifier, config.init_std)

@@ -18,6 +18,8 @@ A's block and on the block of D encoded again (`StyleReadout`), both toward A's 
 With `skip_gates` the decoder fades the receiver's skips where the edit redraws (`SkipGates`),
 and `skip_gate_weight` teaches the gates each swap's true change mask. With `swap_skips` a swap
 exchanges the split skips' blocks too; with `image_skip` the decoder also sees the input image.
+With `classifier_weight` > 0 an attribute classifier learns the labels of A and B (step 4) and
+the generator's loss adds its cross-entropy on C and D toward y_C and y_D (step 5).
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ import torch.nn.functional as F
 
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
-from ml.methods.elegant.networks import (build_discriminators, build_generator, build_references,
-                                         build_skip_references, build_style_readout)
+from ml.methods.elegant.networks import (build_classifier, build_discriminators, build_generator,
+                                         build_references, build_skip_references, build_style_readout)
 from ml.training.counterfactuals import CounterfactualPairs, change_mask, counterfactual_loss
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
@@ -70,6 +72,9 @@ class ElegantTrainer(TrainingTask):
         groups += [{"params": list(module.parameters()), "lr": config.lr * scale} for module, scale in added]
         self.optimizer_g = torch.optim.Adam(groups, **adam)
         self.optimizer_d = torch.optim.Adam([*self.critic_full.parameters(), *self.critic_half.parameters()], **adam)
+        self.classifier = (prepare_network(build_classifier(config), config.channels_last, device)
+                           if config.classifier_weight else None)
+        self.optimizer_c = torch.optim.Adam(self.classifier.parameters(), **adam) if self.classifier else None
         n = len(config.attributes)
         # StepLR counted in loop steps: step_size official steps x n attributes.
         self.scheduler_g = torch.optim.lr_scheduler.StepLR(self.optimizer_g, config.lr_step * n, config.lr_gamma)
@@ -85,10 +90,15 @@ class ElegantTrainer(TrainingTask):
             networks["skip_references"] = self.skip_references
         if self.style_readout is not None:
             networks["style_readout"] = self.style_readout
+        if self.classifier is not None:
+            networks["classifier"] = self.classifier
         return networks
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
+        optimizers = {"generator": self.optimizer_g, "discriminator": self.optimizer_d}
+        if self.optimizer_c is not None:
+            optimizers["classifier"] = self.optimizer_c
+        return optimizers
 
     def schedulers(self) -> dict[str, Any]:
         return {"generator": self.scheduler_g, "discriminator": self.scheduler_d}
@@ -208,6 +218,10 @@ class ElegantTrainer(TrainingTask):
         self.optimizer_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizer_d.step()
+        classifier_logged = {}
+        if self.classifier is not None:
+            classifier_logged["classifier_real"] = self._train_classifier(
+                torch.cat([image_a, image_b]), torch.cat([y_a, y_b])).detach()
 
         # Generator against the updated critics.
         self._critics_trainable(False)
@@ -223,6 +237,12 @@ class ElegantTrainer(TrainingTask):
             loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
                                           config.counterfactual_region_boost, norm=config.counterfactual_norm)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
+        if self.classifier is not None:
+            with autocast(config.precision, self.device):
+                swap_logits = self.classifier(torch.cat([swap_c, swap_d]))
+            loss_class = F.binary_cross_entropy_with_logits(swap_logits.float(), torch.cat([y_c, y_d]))
+            loss_g = loss_g + config.classifier_weight * loss_class
+            classifier_logged["classifier_swaps"] = loss_class.detach()
         loss_gate = None
         if config.skip_gate_weight and targets is not None:
             loss_gate = self._gate_loss(fades, targets, [image_a, image_b])
@@ -245,7 +265,19 @@ class ElegantTrainer(TrainingTask):
             logged[f"counterfactual/{name}"] = logged["counterfactual"] = loss_cf.detach()
         if loss_gate is not None:
             logged["skip_gate"] = loss_gate.detach()
-        return {**logged, **style_logged}
+        return {**logged, **style_logged, **classifier_logged}
+
+    def _train_classifier(self, images: torch.Tensor, labels_01: torch.Tensor) -> torch.Tensor:
+        """One update of the attribute classifier on real images; returns its loss."""
+        self.classifier.requires_grad_(True)
+        with autocast(self.config.precision, self.device):
+            logits = self.classifier(images)
+        loss = F.binary_cross_entropy_with_logits(logits.float(), labels_01)
+        self.optimizer_c.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer_c.step()
+        self.classifier.requires_grad_(False)  # the generator's update reads it, frozen
+        return loss
 
     @staticmethod
     def _gate_loss(fades: Sequence[torch.Tensor], targets: Sequence[torch.Tensor],
