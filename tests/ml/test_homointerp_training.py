@@ -349,8 +349,9 @@ def test_blends_can_teach_the_decoder_to_redraw_them(tmp_path, layout):
         return counterfactual_loss([redrawn], [held.targets], [held.images], config.counterfactual_region_boost).item()
 
     before = redraw_error()
-    TrainingLoop(trainer, data, tmp_path, progress=False).run(60)
-    assert redraw_error() < 0.8 * before
+    TrainingLoop(trainer, data, tmp_path, progress=False).run(120)
+    after = redraw_error()
+    assert after < 0.8 * before, (before, after)  # 60 steps fell only to 0.84 x on an Intel CPU
     logged = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
     assert any("counterfactual_autoencode" in row and "counterfactual_features" in row for row in logged)
     assert all(np.isfinite(row[key]) for row in logged for key in row if key.startswith("counterfactual"))
