@@ -1,12 +1,13 @@
 """Training step and editor render time of every registered method, on this CPU.
 
-    python bench/methods.py [--quick] [--threads 1] [--methods elegant,homointerp]
+    python bench/methods.py [--quick] [--compiled] [--threads 1] [--methods elegant,homointerp]
 
 For each method: one training update (the starter preset, at 64 and 128 px, batch 1 and 16,
 under bf16 autocast + channels-last and in float32; with the starter's counterfactual supervision,
 the step includes rendering its pairs or blends), and one editor render after a slider
 change (batch 1: the editor's own `render`; batch 16: sixteen latents decoded in one call, time
-per image). The editor is the committed starter model where `ml/weights/<method>/` has one, else
+per image); with `--compiled`, also the 128 px batch-16 training update with the networks
+compiled as `torch_compile` does (a minute or two of compiling each). The editor is the committed starter model where `ml/weights/<method>/` has one, else
 the same networks untrained (same cost). Prints a table and writes bench/results/methods.json.
 The issue's goal: a slider-change render of a starter model at 128 px in at most 15 ms.
 Numbers are the median wall time of a few repeats; `cpu_ms` is process CPU time, which stays
@@ -58,7 +59,7 @@ def random_dataset(config, count: int, size: int):
     return ImageAttributeSet(images, attributes, names, "bench-random")
 
 
-def bench_training(method, size: int, batch: int, precision: str, repeats: int) -> dict:
+def bench_training(method, size: int, batch: int, precision: str, repeats: int, compiled: bool = False) -> dict:
     from ml.training.data import BatchStream
 
     from ml.data.world import ATTRIBUTES
@@ -69,6 +70,9 @@ def bench_training(method, size: int, batch: int, precision: str, repeats: int) 
     config = method.config("starter", image_size=size, batch_size=batch, precision=precision,
                            channels_last=precision == "bf16", **overrides)
     trainer = method.trainer_class(config)
+    if compiled:  # as TrainingLoop.run does under torch_compile; the warm-up step compiles
+        for network in trainer.compiled_networks().values():
+            network.compile()
     stream = BatchStream(trainer.make_batches(random_dataset(config, max(64, 4 * batch), size)), None)
     step = iter(range(10**6))
     return timed(lambda: trainer.train_step(stream, next(step)), repeats)
@@ -130,6 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repeats, batch-16 training only in the "
                                                              "precision 'auto' picks here (under a minute)")
     parser.add_argument("--threads", type=int, default=int(os.environ.get("FACELAB_TORCH_THREADS", "1")))
+    parser.add_argument("--compiled", action="store_true", help="also time the 128 px batch-16 training "
+                                                                "update compiled (minutes)")
     parser.add_argument("--methods", help="comma-separated (default: every registered method with a trainer)")
     args = parser.parse_args(argv)
 
@@ -169,6 +175,12 @@ def main(argv=None) -> int:
                                      train.get("ms", "-"), render.get("ms_per_image", "-"), render.get("editor", "")])
                         print(f"  {key}: train {train.get('ms', '-')} ms, render {render.get('ms_per_image', '-')} "
                               "ms/image", flush=True)
+            if args.compiled:
+                key = f"{method.name}/128px/batch16/{native}+compile"
+                train = bench_training(method, 128, 16, native, 1 if args.quick else 3, compiled=True)
+                results[key] = {"train": train}
+                rows.append([method.name, 128, 16, f"{native}+compile", train["ms"], "-", ""])
+                print(f"  {key}: train {train['ms']} ms", flush=True)
     print()
     print_table(["method", "px", "batch", "precision", "train step ms", "render ms/image", "editor"], rows)
     goal = {name: min((results[f"{name}/128px/batch1/{p}"]["render"].get("ms", float("inf"))

@@ -76,8 +76,8 @@ class Config(TrainingConfig):
                     "steps": 6000, "precision": "auto", "channels_last": True,
                     "sample_every": 500, "checkpoint_every": 250, "keep_checkpoints": 8, "log_every": 10,
                     "feature_network": "auto", "counterfactual_weight": 5.0, "keep_detail": True},
-        # (torch_compile left off: a starter step went only 0.80 -> 0.74 s on one thread, the
-        # critic staying eager for its gradient penalty, for a minute of compiling.)
+        # (torch_compile left off: a starter loop step went only 0.80 -> 0.74 s on one thread, and
+        # the bench's 128 px batch-16 step 0.59 -> 0.90 s; the critic stays eager for its penalty.)
         # Unit tests: 64 px (a 4x4 latent), a few channels.
         "tiny": {"image_size": 64, "encoder_widths": (4, 8, 8, 16, 16), "interp_width": 16,
                  "decoder_widths": (16, 8, 8, 4), "critic_width": 16, "batch_size": 4,
