@@ -7,8 +7,9 @@ under bf16 autocast + channels-last and in float32; with the starter's counterfa
 the step includes rendering its pairs or blends), and one editor render after a slider
 change (batch 1: the editor's own `render`; batch 16: sixteen latents decoded in one call, time
 per image); with `--compiled`, also the 128 px batch-16 training update with the networks
-compiled as `torch_compile` does (a minute or two of compiling each). The editor is the committed starter model where `ml/weights/<method>/` has one, else
-the same networks untrained (same cost). Prints a table and writes bench/results/methods.json.
+compiled as `torch_compile` does (a minute or two of compiling each). The editor is the
+committed starter model where `ml/weights/<method>/` has one, else the same networks untrained
+(same cost). Prints a table and writes bench/results/methods.json.
 The issue's goal: a slider-change render of a starter model at 128 px in at most 15 ms.
 Numbers are the median wall time of a few repeats; `cpu_ms` is process CPU time, which stays
 meaningful when other jobs share the cores.

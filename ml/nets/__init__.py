@@ -13,5 +13,6 @@ from ml.nets.init import init_normal_
 from ml.nets.layers import ConvBlock, ResidualBlock, ScaledTanh, activation
 from ml.nets.normalization import ChannelL2Norm, LayerNorm2d, make_norm
 
-__all__ = ["AttributeClassifier", "ChannelL2Norm", "ConvBlock", "LabelConditionedDiscriminator", "LayerNorm2d", "MultiScaleDiscriminator",
-           "PatchDiscriminator", "ResidualBlock", "ScaledTanh", "activation", "init_normal_", "make_norm"]
+__all__ = ["AttributeClassifier", "ChannelL2Norm", "ConvBlock", "LabelConditionedDiscriminator", "LayerNorm2d",
+           "MultiScaleDiscriminator", "PatchDiscriminator", "ResidualBlock", "ScaledTanh", "activation", "init_normal_",
+           "make_norm"]
