@@ -72,8 +72,7 @@ def bench_training(method, size: int, batch: int, precision: str, repeats: int, 
                            channels_last=precision == "bf16", **overrides)
     trainer = method.trainer_class(config)
     if compiled:  # as TrainingLoop.run does under torch_compile; the warm-up step compiles
-        for network in trainer.compiled_networks().values():
-            network.compile()
+        trainer.compile_networks()
     stream = BatchStream(trainer.make_batches(random_dataset(config, max(64, 4 * batch), size)), None)
     step = iter(range(10**6))
     return timed(lambda: trainer.train_step(stream, next(step)), repeats)

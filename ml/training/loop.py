@@ -60,6 +60,12 @@ class TrainingTask(abc.ABC):
         that is differentiated twice (compiled graphs have no double backward)."""
         return self.networks()
 
+    def compile_networks(self) -> None:
+        """torch.compile the `compiled_networks()` in place, so state_dict keys (and checkpoints)
+        stay those of the plain modules."""
+        for network in self.compiled_networks().values():
+            network.compile()
+
     @abc.abstractmethod
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         """Optimizers by name; their state is checkpointed."""
@@ -310,9 +316,7 @@ class TrainingLoop:
         if self.step >= total:
             return self.step
         if self.config.torch_compile:
-            # in place, so state_dict keys (and checkpoints) stay those of the plain modules
-            for network in self.task.compiled_networks().values():
-                network.compile()
+            self.task.compile_networks()
 
         from tqdm import tqdm
 

@@ -44,6 +44,11 @@ def generator_loss(reconstruction: torch.Tensor, adversarial_full: torch.Tensor,
     return reconstruction_weight * reconstruction + adversarial_weight * adversarial
 
 
+def attribute_loss(logits: torch.Tensor, labels_01: torch.Tensor) -> torch.Tensor:
+    """The attribute classifier's BCE (with logits, in float32) to 0/1 labels, per attribute."""
+    return F.binary_cross_entropy_with_logits(logits.float(), labels_01.float())
+
+
 def style_loss(logits: Mapping[str, torch.Tensor], styles: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """Cross-entropy of each style key's logits to the true style ids (0 with no styled key)."""
     return sum((F.cross_entropy(logits[key].float(), styles[key]) for key in logits), torch.zeros(()))

@@ -240,7 +240,7 @@ class ElegantTrainer(TrainingTask):
         if self.classifier is not None:
             with autocast(config.precision, self.device):
                 swap_logits = self.classifier(torch.cat([swap_c, swap_d]))
-            loss_class = F.binary_cross_entropy_with_logits(swap_logits.float(), torch.cat([y_c, y_d]))
+            loss_class = losses.attribute_loss(swap_logits, torch.cat([y_c, y_d]))
             loss_g = loss_g + config.classifier_weight * loss_class
             classifier_logged["classifier_swaps"] = loss_class.detach()
         loss_gate = None
@@ -272,7 +272,7 @@ class ElegantTrainer(TrainingTask):
         self.classifier.requires_grad_(True)
         with autocast(self.config.precision, self.device):
             logits = self.classifier(images)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), labels_01)
+        loss = losses.attribute_loss(logits, labels_01)
         self.optimizer_c.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer_c.step()
