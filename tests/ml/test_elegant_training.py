@@ -290,6 +290,29 @@ def test_the_counterfactual_loss_in_l1_charges_a_faint_leftover_more_than_square
         Config.preset("tiny", counterfactual_norm="huber")
 
 
+def test_the_region_mean_boosts_a_swaps_changed_pixels_by_their_own_mean():
+    """With `counterfactual_region_mean` the same first swaps cost more: the boost multiplies the
+    mean error over the changed pixels, not their few percent share of the image; unboosted, the
+    two losses are the same."""
+    batch = glasses_pairs()
+
+    def first_loss(**overrides):
+        config = Config.preset("tiny", counterfactual_weight=5.0, **overrides)
+        return float(ElegantTrainer(config).train_step(SameBatch(batch), 0)["counterfactual"])
+
+    share, mean = first_loss(), first_loss(counterfactual_region_mean=True)
+    assert mean > 2 * share
+    assert first_loss(counterfactual_region_boost=0.0) == pytest.approx(
+        first_loss(counterfactual_region_boost=0.0, counterfactual_region_mean=True))
+
+
+def glasses_pairs():
+    """Four synthetic pairs for the tiny preset's Eyeglasses, with their true swaps."""
+    from ml.training.counterfactuals import CounterfactualPairs
+
+    return CounterfactualPairs(("Bangs", "Eyeglasses"), 32, 4, seed=3).batch(1)
+
+
 def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):
     """With a counterfactual weight the trainer renders pairs from the synthetic world, and the
     batches are the faces the swap should make: A without the attribute, B wearing A's."""

@@ -63,6 +63,10 @@ class Config(TrainingConfig):
     # with "l1" (750 steps) the edits touched less outside their region (0.015 -> 0.008) and came
     # nearer the truth (L1 0.019 -> 0.013, identity 0.92 -> 0.93), but removed glasses no better.
     counterfactual_norm: str = "l2"
+    # Boost each swap's mean error over its changed pixels instead of their share of the whole
+    # image's (as HomoInterpGAN's option of the same name): a glasses frame or a mustache covers
+    # a few percent of the face and weighed a fraction of a fringe's error.
+    counterfactual_region_mean: bool = False
     # Fraction of pairs whose B is A's own face without the attribute: B wearing A's block must
     # then give A back, style and all (the swaps learned a generic fringe from cross-person pairs).
     counterfactual_same_person: float = 0.0

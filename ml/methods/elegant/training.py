@@ -235,7 +235,8 @@ class ElegantTrainer(TrainingTask):
         loss_cf = None
         if targets is not None:
             loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
-                                          config.counterfactual_region_boost, norm=config.counterfactual_norm)
+                                          config.counterfactual_region_boost, config.counterfactual_region_mean,
+                                          norm=config.counterfactual_norm)
             loss_g = loss_g + config.counterfactual_weight * loss_cf
         if self.classifier is not None:
             with autocast(config.precision, self.device):
