@@ -182,6 +182,11 @@ class Config(TrainingConfig):
     # small region over the source's maps), and success fell 0.46 -> 0.31.
     counterfactual_autoencode_weight: float = 0.0
     counterfactual_feature_weight: float = 0.0
+    # Not in the paper, and part of the same update: the interpolator's change |F_out - F| outside
+    # the latent cells the true edit changes (dilated by one cell), over the source's mean |F|
+    # (`losses.locality_loss`; the interpolator's alone). A `skip_gate` fades the skips wherever
+    # a slider moves F, and unasked the sliders moved F over the whole face (see `skip_gate`).
+    counterfactual_locality_weight: float = 0.0
     # Not in the paper, which decodes F_out directly: the editor's "keep detail" switch renders
     # x + G(F_out) - G(F), the photo with only the decoder's change added, so a blurry decoder
     # blurs the edit but not the face. `keep_detail` is the switch's default (a render choice:

@@ -91,3 +91,21 @@ def interpolation_target_loss(interpolated, target):
 def interpolated_labels(labels: Sequence[torch.Tensor], permuted: Sequence[torch.Tensor], strengths):
     """Soft targets a_k + v_k (a_perm,k - a_k) for each labelled group k."""
     return [a + strengths[:, k:k + 1] * (b - a) for k, (a, b) in enumerate(zip(labels, permuted))]
+
+
+def locality_loss(edited, source, changed):
+    """Mean |edited - source| over the latent cells outside `changed` (N x 1 x h x w, 1 where the
+    true edit changes the image), in units of the source's mean |F|: a slider should move
+    the features where its attribute lives and leave the rest as they are."""
+    outside = 1.0 - changed.float()
+    moved = (edited.float() - source.detach().float()).abs().mean(1, keepdim=True)
+    scale = source.detach().float().abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-6
+    return ((moved / scale) * outside).sum() / outside.sum().clamp(min=1.0)
+
+
+def latent_change_cells(change_mask, size: int):
+    """The pixel change mask (N x 1 x H x W) as latent cells (N x 1 x size x size) that hold any
+    changed pixel, dilated by one cell: a deep feature sees past its cell's own pixels."""
+    cells = F.adaptive_max_pool2d(change_mask.float(), size)
+    return F.max_pool2d(cells, 3, stride=1, padding=1)
+

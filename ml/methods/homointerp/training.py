@@ -35,7 +35,7 @@ from ml.methods.homointerp.config import Config
 from ml.methods.homointerp.networks import (FeatureDiscriminator, FeatureNetwork, HomoInterpGAN, KGTransform,
                                             build_feature_network, feature_channels, keep_detail,
                                             load_vgg19_state_dict)
-from ml.training.counterfactuals import BlendBatch, GroupBlends, counterfactual_loss
+from ml.training.counterfactuals import BlendBatch, GroupBlends, change_mask, counterfactual_loss
 from ml.training.data import ImageAttributeSet
 from ml.training.images import make_grid
 from ml.training.loop import TrainingLoop, TrainingTask, seed_everything
@@ -246,12 +246,19 @@ class Trainer(TrainingTask):
                                           config.counterfactual_region_mean)
             total = total + config.counterfactual_autoencode_weight * redrawn
             record["counterfactual_autoencode"] = redrawn.item()
-        if match_features:  # the interpolator's alone: through E it would pull E(x) onto E(target)
+        if match_features or config.counterfactual_locality_weight > 0:
+            # the interpolator's alone: through E they would move E(x) itself
             with self._autocast():
                 landed = self.model.interpolator(features.detach(), self._input(references.detach()), strengths)
+        if match_features:
             landing = losses.interpolation_target_loss(landed, target_features)
             total = total + config.counterfactual_feature_weight * landing
             record["counterfactual_features"] = landing.item()
+        if config.counterfactual_locality_weight > 0:
+            cells = losses.latent_change_cells(change_mask(targets, images), features.shape[-1])
+            locality = losses.locality_loss(landed, features, cells)
+            total = total + config.counterfactual_locality_weight * locality
+            record["counterfactual_locality"] = locality.item()
         names = ("encoder", "interpolator", "decoder")
         for name in names:
             self._optimizers[name].zero_grad(set_to_none=True)
