@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml.methods.homointerp.networks import relative_change
+
 
 _IMAGENET_MEAN = torch.tensor((0.485, 0.456, 0.406)).view(1, 3, 1, 1)
 _IMAGENET_STD = torch.tensor((0.229, 0.224, 0.225)).view(1, 3, 1, 1)
@@ -98,9 +100,7 @@ def locality_loss(edited, source, changed):
     true edit changes the image), in units of the source's mean |F|: a slider should move
     the features where its attribute lives and leave the rest as they are."""
     outside = 1.0 - changed.float()
-    moved = (edited.float() - source.detach().float()).abs().mean(1, keepdim=True)
-    scale = source.detach().float().abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-6
-    return ((moved / scale) * outside).sum() / outside.sum().clamp(min=1.0)
+    return (relative_change(edited, source.detach()) * outside).sum() / outside.sum().clamp(min=1.0)
 
 
 def latent_change_cells(change_mask, size: int):

@@ -453,9 +453,7 @@ class HomoInterpGAN(nn.Module):
         if not self.skip_gate or not skips:
             return list(skips)
         with torch.no_grad():
-            change = (edited.float() - source.float()).abs().mean(1, keepdim=True)
-            scale = source.float().abs().mean(dim=(1, 2, 3), keepdim=True) * self.skip_gate + 1e-6
-            keep = 1.0 - (change / scale).clamp(max=1.0)
+            keep = 1.0 - (relative_change(edited, source) / self.skip_gate).clamp(max=1.0)
         return _scaled_maps(skips, keep, "bilinear")
 
     def drop_skip_regions(self, skips: Sequence[torch.Tensor], probability: float) -> list[torch.Tensor]:
@@ -483,6 +481,13 @@ class HomoInterpGAN(nn.Module):
         source, skips = self.encode_with_skips(image)
         target = self.encoder(reference)
         return self.decode_edit(self.interpolator(source, target, strengths), source, skips)
+
+
+def relative_change(edited, source) -> torch.Tensor:
+    """N x 1 x h x w: each cell's mean |edited - source| over channels, in units of the source's
+    mean |F| (what the skip gate fades by, and what the locality loss charges outside the edit)."""
+    change = (edited.float() - source.float()).abs().mean(1, keepdim=True)
+    return change / (source.float().abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-6)
 
 
 def _scaled_maps(skips: Sequence[torch.Tensor], keep: torch.Tensor, mode: str) -> list[torch.Tensor]:
