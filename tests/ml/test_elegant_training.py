@@ -306,6 +306,21 @@ def test_the_region_mean_boosts_a_swaps_changed_pixels_by_their_own_mean():
         first_loss(counterfactual_region_boost=0.0, counterfactual_region_mean=True))
 
 
+def test_the_removal_weight_scales_the_removal_swaps_share_of_the_counterfactual_loss():
+    """The same first swaps with the removal weight at 1 and 3: the loss grows by twice the
+    removal's own term, which is a real share of it (the addition's term is unchanged)."""
+    batch = glasses_pairs()
+
+    def first_loss(weight):
+        config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_removal_weight=weight)
+        return float(ElegantTrainer(config).train_step(SameBatch(batch), 0)["counterfactual"])
+
+    once, thrice, none = first_loss(1.0), first_loss(3.0), first_loss(0.0)
+    removal = once - none
+    assert 0.2 * once < removal < 0.8 * once
+    assert thrice == pytest.approx(once + 2 * removal, rel=1e-4)
+
+
 def glasses_pairs():
     """Four synthetic pairs for the tiny preset's Eyeglasses, with their true swaps."""
     from ml.training.counterfactuals import CounterfactualPairs

@@ -67,6 +67,12 @@ class Config(TrainingConfig):
     # image's (as HomoInterpGAN's option of the same name): a glasses frame or a mustache covers
     # a few percent of the face and weighed a fraction of a fringe's error.
     counterfactual_region_mean: bool = False
+    # Weight of the removal swap C's counterfactual term against the addition D's (1 weighs both
+    # alike). Removing is the harder half: the residual must cancel what A's skips still carry, and
+    # the starter left 45% of a glasses removal's true change undone (the oracle reads 30% as
+    # glasses on 2 of 12 faces). Its decoder fitted 8 removals to 4% in 150 steps, so the capacity
+    # is there; the updates toward it were not.
+    counterfactual_removal_weight: float = 1.0
     # Fraction of pairs whose B is A's own face without the attribute: B wearing A's block must
     # then give A back, style and all (the swaps learned a generic fringe from cross-person pairs).
     counterfactual_same_person: float = 0.0

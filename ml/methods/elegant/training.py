@@ -234,9 +234,10 @@ class ElegantTrainer(TrainingTask):
                                        config.small_scale_weight, config.adversarial_weight)
         loss_cf = None
         if targets is not None:
-            loss_cf = counterfactual_loss([swap_c, swap_d], targets, [image_a, image_b],
-                                          config.counterfactual_region_boost, config.counterfactual_region_mean,
-                                          norm=config.counterfactual_norm)
+            removal, addition = (counterfactual_loss([swap], [target], [source], config.counterfactual_region_boost,
+                                                     config.counterfactual_region_mean, norm=config.counterfactual_norm)
+                                 for swap, target, source in zip((swap_c, swap_d), targets, (image_a, image_b)))
+            loss_cf = config.counterfactual_removal_weight * removal + addition
             loss_g = loss_g + config.counterfactual_weight * loss_cf
         if self.classifier is not None:
             with autocast(config.precision, self.device):
