@@ -66,6 +66,10 @@ class Config(TrainingConfig):
     # Boost each swap's mean error over its changed pixels instead of their share of the whole
     # image's (as HomoInterpGAN's option of the same name): a glasses frame or a mustache covers
     # a few percent of the face and weighed a fraction of a fringe's error.
+    # Fine-tuned from the starter so (boost 5, 2840 steps) it drew the exemplar's glasses better
+    # (shape 0.44 -> 0.59-0.62, colour 0.61 -> 0.68-0.79 at steps 1500-2000; fidelity 0.45 -> 0.50 /
+    # 0.56) but added mustaches less surely (0.98 -> 0.87-0.96), so success fell 0.944 -> 0.90-0.93
+    # and swung (fidelity back to 0.48 / 0.45 at 2500 / 2750); glasses removal stayed 4-7 of 12.
     counterfactual_region_mean: bool = False
     # Weight of the removal swap C's counterfactual term against the addition D's (1 weighs both
     # alike). Removing is the harder half: the residual must cancel what A's skips still carry, and
