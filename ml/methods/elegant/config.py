@@ -75,7 +75,11 @@ class Config(TrainingConfig):
     # alike). Removing is the harder half: the residual must cancel what A's skips still carry, and
     # the starter left 45% of a glasses removal's true change undone (the oracle reads 30% as
     # glasses on 2 of 12 faces). Its decoder fitted 8 removals to 4% in 150 steps, so the capacity
-    # is there; the updates toward it were not.
+    # is there; the updates toward it were not. Yet fine-tuning the starter with 3 (1250 steps)
+    # removed no more glasses (3-5 of 12 at steps 500-1250) and added fewer (1.0 -> 0.92-0.97):
+    # success 0.944 -> 0.90-0.91, though the edits kept closer to the truth (outside change 0.007
+    # -> 0.005, identity 0.93 -> 0.94). The 8 fitted removals did not carry over to others either
+    # (the held-out ones' leftover 0.36 -> 0.30).
     counterfactual_removal_weight: float = 1.0
     # Fraction of pairs whose B is A's own face without the attribute: B wearing A's block must
     # then give A back, style and all (the swaps learned a generic fringe from cross-person pairs).
