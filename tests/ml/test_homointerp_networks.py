@@ -33,7 +33,7 @@ def test_discriminator_keeps_the_official_shape_at_8x8():
 
 
 def test_a_latent_stride_of_8_cuts_the_encoder_at_relu4_1_and_keeps_the_layer_shapes():
-    coarse, fine = Config.preset("starter"), Config.preset("starter", latent_stride=8)
+    coarse, fine = (Config.preset("starter", latent_stride=stride, decoder_skips=0) for stride in (16, 8))
     assert (fine.latent_size, fine.latent_channels) == (16, coarse.encoder_widths[3])
     model = HomoInterpGAN(fine)
     image = torch.rand(2, 3, 128, 128) * 2 - 1
