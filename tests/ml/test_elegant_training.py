@@ -294,38 +294,34 @@ def test_the_region_mean_boosts_a_swaps_changed_pixels_by_their_own_mean():
     """With `counterfactual_region_mean` the same first swaps cost more: the boost multiplies the
     mean error over the changed pixels, not their few percent share of the image; unboosted, the
     two losses are the same."""
-    batch = glasses_pairs()
-
-    def first_loss(**overrides):
-        config = Config.preset("tiny", counterfactual_weight=5.0, **overrides)
-        return float(ElegantTrainer(config).train_step(SameBatch(batch), 0)["counterfactual"])
-
-    share, mean = first_loss(), first_loss(counterfactual_region_mean=True)
+    share, mean = first_counterfactual_loss(), first_counterfactual_loss(counterfactual_region_mean=True)
     assert mean > 2 * share
-    assert first_loss(counterfactual_region_boost=0.0) == pytest.approx(
-        first_loss(counterfactual_region_boost=0.0, counterfactual_region_mean=True))
+    assert first_counterfactual_loss(counterfactual_region_boost=0.0) == pytest.approx(
+        first_counterfactual_loss(counterfactual_region_boost=0.0, counterfactual_region_mean=True))
 
 
 def test_the_removal_weight_scales_the_removal_swaps_share_of_the_counterfactual_loss():
     """The same first swaps with the removal weight at 1 and 3: the loss grows by twice the
-    removal's own term, which is a real share of it (the addition's term is unchanged)."""
-    batch = glasses_pairs()
+    removal's own term, which is a real share of it (the addition's term is unchanged); a
+    negative weight is refused."""
+    from ml.config import ConfigError
 
-    def first_loss(weight):
-        config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_removal_weight=weight)
-        return float(ElegantTrainer(config).train_step(SameBatch(batch), 0)["counterfactual"])
-
-    once, thrice, none = first_loss(1.0), first_loss(3.0), first_loss(0.0)
+    once, thrice, none = (first_counterfactual_loss(counterfactual_removal_weight=weight) for weight in (1.0, 3.0, 0.0))
     removal = once - none
     assert 0.2 * once < removal < 0.8 * once
     assert thrice == pytest.approx(once + 2 * removal, rel=1e-4)
+    with pytest.raises(ConfigError, match="counterfactual_removal_weight"):
+        Config.preset("tiny", counterfactual_removal_weight=-1.0)
 
 
-def glasses_pairs():
-    """Four synthetic pairs for the tiny preset's Eyeglasses, with their true swaps."""
+def first_counterfactual_loss(**overrides):
+    """The counterfactual loss of a fresh tiny trainer's first step on four synthetic glasses
+    pairs (the same pairs and the same initial weights every call)."""
     from ml.training.counterfactuals import CounterfactualPairs
 
-    return CounterfactualPairs(("Bangs", "Eyeglasses"), 32, 4, seed=3).batch(1)
+    batch = CounterfactualPairs(("Bangs", "Eyeglasses"), 32, 4, seed=3).batch(1)
+    config = Config.preset("tiny", counterfactual_weight=5.0, **overrides)
+    return float(ElegantTrainer(config).train_step(SameBatch(batch), 0)["counterfactual"])
 
 
 def test_counterfactual_pairs_train_toward_the_true_swaps(tmp_path):

@@ -178,6 +178,8 @@ class Config(TrainingConfig):
         if self.skip_gate_weight and not (self.skip_gates and self.counterfactual_weight):
             raise ConfigError("skip_gate_weight needs skip_gates and the synthetic world's change masks "
                               "(counterfactual_weight > 0)")
+        if self.counterfactual_removal_weight < 0:
+            raise ConfigError(f"counterfactual_removal_weight must be >= 0, got {self.counterfactual_removal_weight}")
         if self.counterfactual_norm not in ("l1", "l2"):
             raise ConfigError(f"counterfactual_norm must be 'l1' or 'l2', got {self.counterfactual_norm!r}")
         if not 0 <= self.swap_skips < depth:
