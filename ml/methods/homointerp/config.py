@@ -75,8 +75,8 @@ class Config(TrainingConfig):
         # full schedule with the slider truths: region mean, redraw and landing, locality, gated
         # and dropped-out skips). The shipped model is this preset's step 1000 fine-tuned 750 steps
         # with `--set skip_gate=0 --set skip_dropout=0 --set counterfactual_keep_detail=true --set
-        # autoencoder_steps=0`, the step picked by `--sweep` (step 250 edited more, 0.49, but ranked
-        # worse). Against the previous starter (/16, no skips, trained on wide poses; its decoder
+        # autoencoder_steps=0`, the step picked by `--sweep` (the run swung: success 0.49 / 0.39 /
+        # 0.41 / 0.21 at steps 250 / 500 / 750 / 972; 250 ranked worse). Against the previous starter (/16, no skips, trained on wide poses; its decoder
         # drew a blur, 0.097 error) on the 48 standard faces / 96 others (seed 20000): success 0.36
         # -> 0.41 / 0.37 -> 0.41, ranks 0.59 -> 0.67 / 0.61 -> 0.64, identity 0.87 -> 0.85 / 0.87 ->
         # 0.85, decoder error 0.097 -> 0.042. Trained on the keep-detail render, the decoder's change
