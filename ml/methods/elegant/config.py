@@ -73,7 +73,7 @@ class Config(TrainingConfig):
     counterfactual_region_mean: bool = False
     # Weight of the removal swap C's counterfactual term against the addition D's (1 weighs both
     # alike). Removing is the harder half: the residual must cancel what A's skips still carry, and
-    # the starter left 45% of a glasses removal's true change undone (the oracle reads 30% as
+    # the starter left 44% of a glasses removal's true change undone (the oracle reads 30% as
     # glasses on 2 of 12 faces). Its decoder fitted 8 removals to 4% in 150 steps, so the capacity
     # is there; the updates toward it were not. Yet fine-tuning the starter with 3 (1250 steps)
     # removed no more glasses (3-5 of 12 at steps 500-1250) and added fewer (1.0 -> 0.92-0.97):
