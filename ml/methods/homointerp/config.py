@@ -232,6 +232,11 @@ class Config(TrainingConfig):
     autoencoder_steps: int = 0
     # "auto": ImageNet VGG19 if its weights are in the torch hub cache, else the project's
     # trained feature oracle, else a frozen random network. Or "vgg19" | "oracle" | "random".
+    # The oracle is an identity network, yet it is not blind to what an identity keeps: on 16
+    # faces and their true counterfactuals (128 px) its four stages moved 3.0 / 3.1 / 4.0 / 6.7
+    # times the pixel change for a smile and 3.1 / 3.6 / 4.5 / 6.1 for age, against 2.1 / 2.5 /
+    # 3.8 / 5.5 for bangs (relative |feature change| over mean |pixel change|). Smiles and ages
+    # are small in pixels (0.005 and 0.009 mean change against 0.037 for bangs), not unseen.
     feature_network: str = "auto"
     init_encoder_from_vgg: bool = True  # the paper fine-tunes an ImageNet VGG19 when available
 
