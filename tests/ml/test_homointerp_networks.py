@@ -89,6 +89,27 @@ def test_the_skip_gate_fades_the_source_maps_only_where_the_edit_moves_f():
     assert all(torch.equal(a, b) for a, b in zip(plain.edit_skips(edited, features, skips), skips))
 
 
+@torch.no_grad()
+def test_an_edit_and_its_source_decode_on_the_same_faded_maps_so_their_difference_is_the_edit():
+    model = HomoInterpGAN(Config.preset("tiny", latent_stride=8, decoder_skips=2, skip_gate=0.1)).eval()
+    features, skips = model.encode_with_skips(torch.rand(1, 3, 64, 64) * 2 - 1)
+    edited = features.clone()
+    edited[:, :, :2, :2] += 0.2 * features.abs().mean()  # a small move, past the gate: the maps fade there
+    drawn, source = model.decode_edit_and_source(edited, features, skips)
+    faded = model.edit_skips(edited, features, skips)
+    assert torch.allclose(drawn, model.decode_edit(edited, features, skips), atol=1e-5)
+    assert torch.allclose(source, model.decoder(features, faded), atol=1e-5)
+    # against G(F) on the whole maps, the difference would be mostly the fade, not the edit
+    region = (slice(None), slice(None), slice(0, 16), slice(0, 16))
+    change = (drawn - source)[region].abs().mean()
+    assert change < 0.5 * (drawn - model.decoder(features, skips))[region].abs().mean()
+    # no gate: the source's own maps, the decode the editor caches at encode
+    plain = HomoInterpGAN(Config.preset("tiny", latent_stride=8, decoder_skips=2)).eval()
+    plain.load_state_dict(model.state_dict())
+    assert torch.allclose(plain.decode_edit_and_source(edited, features, skips)[1], plain.decoder(features, skips),
+                          atol=1e-5)
+
+
 def test_skip_dropout_zeroes_one_box_of_latent_cells_in_every_map_of_a_dropped_image():
     model = HomoInterpGAN(Config.preset("tiny", latent_stride=8, decoder_skips=2))  # an 8x8 latent
     skips = [torch.ones(64, 4, 64, 64), torch.ones(64, 8, 32, 32)]

@@ -215,11 +215,16 @@ class HomoInterpEditor(Editor):
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
         controls = self.validate(controls)
         features = self._edited_features(latent, controls, references or {})
+        edited = prepare_input(features, self.channels_last, self.device)
+        source, skips = latent["features"].to(self.device), self._skips(latent)
+        detail = controls["keep_detail"] and "image" in latent and "reconstruction" in latent
         with autocast(self.precision, self.device):
-            image = self.model.decode_edit(prepare_input(features, self.channels_last, self.device),
-                                           latent["features"].to(self.device), self._skips(latent)).float().cpu()
-        if controls["keep_detail"] and "image" in latent and "reconstruction" in latent:
-            image = keep_detail(latent["image"], image, latent["reconstruction"])
+            if detail and self.model.skip_gate:  # G(F) on the faded maps too: the encode's has none
+                image, reconstruction = (t.float().cpu() for t in self.model.decode_edit_and_source(edited, source, skips))
+            else:
+                image, reconstruction = self.model.decode_edit(edited, source, skips).float().cpu(), latent.get("reconstruction")
+        if detail:
+            image = keep_detail(latent["image"], image, reconstruction)
         return tensor_to_images(image)[0]
 
 

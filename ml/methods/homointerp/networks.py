@@ -477,6 +477,15 @@ class HomoInterpGAN(nn.Module):
         """The image of an edit `edited` of the features `source`, drawn on the source's skips."""
         return self.decoder(edited, self.edit_skips(edited, source, skips))
 
+    def decode_edit_and_source(self, edited, source, skips: Sequence[torch.Tensor]):
+        """(G(F_out), G(F)) in one decoder pass, both on the maps the edit fades, so that their
+        difference (what `keep_detail` adds to the photo) is the edit alone: decoded on unfaded
+        maps, G(F) kept the photo's sharp detail where G(F_out) had to draw from F, and the
+        difference blurred every faded region. Without a gate the maps are the source's own."""
+        maps = self.edit_skips(edited, source, skips)
+        both = self.decoder(torch.cat([edited, source.to(edited.dtype)]), [torch.cat([m, m]) for m in maps])
+        return both.split(edited.shape[0])
+
     def forward(self, image, reference, strengths):
         source, skips = self.encode_with_skips(image)
         target = self.encoder(reference)

@@ -225,14 +225,15 @@ class Trainer(TrainingTask):
                 with torch.set_grad_enabled(autoencode):
                     target_features = self.model.encoder(targets)
             # one decoder pass over everything that is decoded: F_out, then F, then E(target);
-            # all with the source's skip maps, the only ones an edit of the source ever gets
-            edit_skips = self.model.edit_skips
-            decoder_inputs = [(moved, edit_skips(moved, features, skips))]
-            if config.counterfactual_keep_detail:
-                decoder_inputs.append((features, skips))
+            # all with the source's skip maps, the only ones an edit of the source ever gets,
+            # dropped in the same boxes so that G(F_out) - G(F) cancels what they lose
+            edit_skips, skips = self.model.edit_skips, self._dropped(skips)
+            moved_skips = edit_skips(moved, features, skips)
+            decoder_inputs = [(moved, moved_skips)]
+            if config.counterfactual_keep_detail:  # on the same faded maps, as the editor renders it
+                decoder_inputs.append((features, moved_skips))
             if autoencode:
                 decoder_inputs.append((target_features, edit_skips(target_features, features, skips)))
-            decoder_inputs = [(latent, self._dropped(maps)) for latent, maps in decoder_inputs]
             decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
