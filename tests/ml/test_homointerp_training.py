@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from ml import checkpoints
+from ml.config import ConfigError
 from ml.controls import ControlsError
 from ml.methods.homointerp import METHOD
 from ml.methods.homointerp.config import Config
@@ -448,3 +450,37 @@ def test_autoencoder_steps_on_blends_redraw_each_true_blend():
 
 def _weights_of(network):
     return {key: value.clone() for key, value in network.state_dict().items()}
+
+
+def test_fade_truth_redraws_the_changed_cells_from_the_targets_encoding_alone():
+    """counterfactual_fade_truth: the redraw G(E(target)) gets the source's maps zeroed over the
+    latent cells the true edit changes, and whole elsewhere; the edit's own decode keeps them."""
+    from ml.data.world import ATTRIBUTES
+    from ml.methods.homointerp import losses
+    from ml.training.counterfactuals import change_mask
+
+    with pytest.raises(ConfigError, match="counterfactual_fade_truth"):
+        Config.preset("tiny", counterfactual_weight=5.0, counterfactual_fade_truth=True)  # no skips to fade
+    config = Config.preset("tiny", latent_stride=8, decoder_skips=2, counterfactual_weight=5.0,
+                           counterfactual_autoencode_weight=5.0, counterfactual_fade_truth=True,
+                           attribute_names=tuple(ATTRIBUTES))
+    trainer = Trainer(config)
+    batch = trainer.make_batches(None).batch(0)
+    images = trainer._input(batch.images)
+    with torch.no_grad():
+        _, source_maps = trainer.model.encode_with_skips(images)  # before the step moves the encoder
+    seen = []
+    hook = trainer.model.decoder.register_forward_pre_hook(lambda module, inputs: seen.append(inputs))
+    record = trainer._counterfactual_step(images, batch)
+    hook.remove()
+    assert math.isfinite(record["counterfactual_autoencode"])
+    _, maps = seen[0]
+    count = len(images)
+    changed = losses.latent_change_cells(change_mask(trainer._input(batch.targets), images), config.latent_size)
+    assert 0 < changed.mean() < 1
+    full = maps[0].float()  # the full-size map of every decode: F_out, then E(target)
+    keep = F.interpolate(1 - changed, size=full.shape[-2:], mode="nearest")
+    assert torch.allclose(full[:count], source_maps[0].float(), atol=1e-5)  # the edit: the source's maps
+    redraw = full[count:]
+    assert redraw.mul(1 - keep).abs().max() == 0  # zeroed over the changed cells
+    assert torch.allclose(redraw, source_maps[0].float() * keep, atol=1e-5)  # whole elsewhere

@@ -499,6 +499,11 @@ def relative_change(edited, source) -> torch.Tensor:
     return change / (source.float().abs().mean(dim=(1, 2, 3), keepdim=True) + 1e-6)
 
 
+def faded_over(skips: Sequence[torch.Tensor], cells: torch.Tensor) -> list[torch.Tensor]:
+    """Skip maps zeroed over the latent cells marked 1 in `cells` (N x 1 x h x w)."""
+    return _scaled_maps(skips, 1.0 - cells, "nearest")
+
+
 def _scaled_maps(skips: Sequence[torch.Tensor], keep: torch.Tensor, mode: str) -> list[torch.Tensor]:
     """Each skip map times `keep` (N, 1, cells, cells), resized to the map."""
     return [skip * F.interpolate(keep, size=skip.shape[-2:], mode=mode).to(skip.dtype) for skip in skips]

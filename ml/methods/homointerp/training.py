@@ -33,7 +33,7 @@ from torch import nn
 from ml.methods.homointerp import losses
 from ml.methods.homointerp.config import Config
 from ml.methods.homointerp.networks import (FeatureDiscriminator, FeatureNetwork, HomoInterpGAN, KGTransform,
-                                            build_feature_network, feature_channels, keep_detail,
+                                            build_feature_network, faded_over, feature_channels, keep_detail,
                                             load_vgg19_state_dict)
 from ml.training.counterfactuals import BlendBatch, GroupBlends, change_mask, counterfactual_loss
 from ml.training.data import ImageAttributeSet
@@ -232,8 +232,14 @@ class Trainer(TrainingTask):
             decoder_inputs = [(moved, moved_skips)]
             if config.counterfactual_keep_detail:  # on the same faded maps, as the editor renders it
                 decoder_inputs.append((features, moved_skips))
+            cells = None
+            if config.counterfactual_locality_weight > 0 or config.counterfactual_fade_truth:
+                cells = losses.latent_change_cells(change_mask(targets, images), features.shape[-1])
             if autoencode:
-                decoder_inputs.append((target_features, edit_skips(target_features, features, skips)))
+                target_skips = edit_skips(target_features, features, skips)
+                if config.counterfactual_fade_truth:  # the changed region from E(target) alone
+                    target_skips = faded_over(target_skips, cells)
+                decoder_inputs.append((target_features, target_skips))
             decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
@@ -256,7 +262,6 @@ class Trainer(TrainingTask):
             total = total + config.counterfactual_feature_weight * landing
             record["counterfactual_features"] = landing.item()
         if config.counterfactual_locality_weight > 0:
-            cells = losses.latent_change_cells(change_mask(targets, images), features.shape[-1])
             locality = losses.locality_loss(landed, features, cells)
             total = total + config.counterfactual_locality_weight * locality
             record["counterfactual_locality"] = locality.item()
