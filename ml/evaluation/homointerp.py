@@ -49,7 +49,7 @@ def decoded_truths(editor, latents, truth_images: np.ndarray) -> np.ndarray:
     edit (one that lands on E(truth)), decoded with the source's skip maps and detail, as every
     edit of the source is; the truth's own maps would draw more than an edit can."""
     truth_latents, _ = encode_all(editor, truth_images)
-    return np.stack([editor.render({**source, "features": truth["features"]}, {})
+    return np.stack([editor.render_edited_features(source, truth["features"])
                      for source, truth in zip(latents, truth_latents)])
 
 

@@ -484,3 +484,25 @@ def test_fade_truth_redraws_the_changed_cells_from_the_targets_encoding_alone():
     redraw = full[count:]
     assert redraw.mul(1 - keep).abs().max() == 0  # zeroed over the changed cells
     assert torch.allclose(redraw, source_maps[0].float() * keep, atol=1e-5)  # whole elsewhere
+
+
+def test_a_gated_editor_draws_given_features_as_an_edit_of_the_photo():
+    """render_edited_features (the evaluation's ceilings) decodes other features against the
+    photo's own, so a gate fades where they differ and keep-detail adds the change; with the
+    photo's own features it gives the photo back."""
+    config = Config.preset("tiny", latent_stride=8, decoder_skips=2, skip_gate=0.1, keep_detail=True)
+    editor = editor_from_trainer(Trainer(config))
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    model = editor.model
+    with torch.no_grad():  # batch-norm statistics of these images, as training leaves them; at init G ignores F
+        model.train()
+        features, skips = model.encode_with_skips(images)
+        for _ in range(30):
+            model.decoder(features, skips)
+        model.eval()
+    photo, other = editor.encode(_uint8(images[0])), editor.encode(_uint8(images[1]))
+    assert np.abs(editor.render_edited_features(photo, photo["features"]).astype(int) - _uint8(images[0])).max() <= 1
+    drawn = editor.render_edited_features(photo, other["features"]).astype(int)
+    assert np.abs(drawn - _uint8(images[0])).mean() > 1
+    swapped = editor.render({**photo, "features": other["features"]}, {})  # what the ceiling did before
+    assert np.abs(drawn - swapped.astype(int)).mean() > 1

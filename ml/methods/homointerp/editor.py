@@ -210,21 +210,30 @@ class HomoInterpEditor(Editor):
     def edits_in_place(self, controls: Mapping[str, Any]) -> bool:
         return bool(self.validate(controls)["keep_detail"])  # x + G(F_out) - G(F); off, G(F_out) redraws
 
-    @torch.no_grad()
     def render(self, latent: Latent, controls: Mapping[str, Any],
                references: Mapping[str, Latent] | None = None) -> np.ndarray:
         controls = self.validate(controls)
-        features = self._edited_features(latent, controls, references or {})
-        edited = prepare_input(features, self.channels_last, self.device)
+        return self._draw(latent, self._edited_features(latent, controls, references or {}), controls)
+
+    def render_edited_features(self, latent: Latent, edited: torch.Tensor,
+                               controls: Mapping[str, Any] | None = None) -> np.ndarray:
+        """The photo of `latent` drawn with its features replaced by `edited` (what a perfect
+        interpolator would give, for the evaluation's ceilings), rendered as an edit is."""
+        return self._draw(latent, edited, self.validate(controls or {}))
+
+    @torch.no_grad()
+    def _draw(self, latent: Latent, edited: torch.Tensor, controls: Mapping[str, Any]) -> np.ndarray:
+        edited = prepare_input(edited, self.channels_last, self.device)
         source, skips = latent["features"].to(self.device), self._skips(latent)
         detail = controls["keep_detail"] and "image" in latent and "reconstruction" in latent
         with autocast(self.precision, self.device):
             if detail and self.model.skip_gate:  # G(F) on the faded maps too: the encode's has none
-                image, reconstruction = (t.float().cpu() for t in self.model.decode_edit_and_source(edited, source, skips))
+                drawn, reconstruction = self.model.decode_edit_and_source(edited, source, skips)
             else:
-                image, reconstruction = self.model.decode_edit(edited, source, skips).float().cpu(), latent.get("reconstruction")
+                drawn, reconstruction = self.model.decode_edit(edited, source, skips), latent.get("reconstruction")
+        image = drawn.float().cpu()
         if detail:
-            image = keep_detail(latent["image"], image, reconstruction)
+            image = keep_detail(latent["image"], image, reconstruction.float().cpu())
         return tensor_to_images(image)[0]
 
 
