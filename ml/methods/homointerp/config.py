@@ -281,7 +281,8 @@ class Config(TrainingConfig):
             raise ConfigError(f"skip_dropout is a probability, got {self.skip_dropout}")
         if not 0 <= self.decoder_skips <= 3:
             raise ConfigError(f"decoder_skips must be 0 to 3 (full, half and quarter size maps), got {self.decoder_skips}")
-        if self.counterfactual_fade_truth and not (self.decoder_skips and self.counterfactual_autoencode_weight > 0):
+        redraws = self.decoder_skips and self.counterfactual_autoencode_weight > 0
+        if self.counterfactual_fade_truth and not redraws:
             raise ConfigError("counterfactual_fade_truth fades the redraw's skip maps: it needs decoder_skips "
                               "and counterfactual_autoencode_weight > 0")
         if self.image_size % 16 or self.image_size < 32:
