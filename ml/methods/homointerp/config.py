@@ -218,8 +218,9 @@ class Config(TrainingConfig):
     # faces against 0.90 / 0.88 for the truth) but E(target) on the source's maps did not (0.27 /
     # 0.21), and its smile slider moved F by nothing the gate could see. With it (250 / 500 steps
     # at lr 5e-5, the gate on) the smile ceiling went 0.21 -> 0.23 / 0.21 and the sliders no
-    # further; the rest as without it (success 0.47 / 0.43 against 0.47 / 0.43). The shipped
-    # starter's last 250 steps used it.
+    # further; the rest as without it (success 0.47 / 0.43 against 0.47 / 0.43). At lr 1e-4 with
+    # a redraw weight of 20: success 0.43 / 0.44 / 0.41 at 250 / 500 / 750, the smile ceiling
+    # 0.23 / 0.19 / 0.17. The shipped starter's last 250 steps used it (lr 5e-5, weight 5).
     counterfactual_fade_truth: bool = False
     # Not in the paper, and part of the same update: the interpolator's change |F_out - F| outside
     # the latent cells the true edit changes (dilated by one cell), over the source's mean |F|
