@@ -16,7 +16,8 @@ and once:
 Latent: {"features": E(x) (1, C, H/s, W/s), s the latent stride (16, or 8), "image": x, "reconstruction": G(E(x))}; a latent
 without the last two (cached by an older FaceLab) renders as G(F_out). A model with decoder skips
 also keeps the source's maps the decoder takes ("skip_1", "skip_2", "skip_4", by their stride).
-A slider move costs interpolator + decoder.
+A slider move costs interpolator + decoder; with a `skip_gate` and keep_detail, a decoder pass of two
+images, since G(F) is drawn on the maps the edit fades (`HomoInterpGAN.decode_edit_and_source`).
 """
 from __future__ import annotations
 
