@@ -221,14 +221,14 @@ class Config(TrainingConfig):
     counterfactual_feature_weight: float = 0.0
     # Not in the paper: that redraw's source maps are zeroed over the latent cells the true edit
     # changes (dilated by one, as for `counterfactual_locality_weight`), so the decoder must draw
-    # the changed region from E(target) and the encoder must put it there. The shipped starter's
+    # the changed region from E(target) and the encoder must put it there. The two-skip starter's
     # smile and age lived in its skips: its autoencoder drew them back (0.67 / 0.71 of its 48
     # faces against 0.90 / 0.88 for the truth) but E(target) on the source's maps did not (0.27 /
     # 0.21), and its smile slider moved F by nothing the gate could see. With it (250 / 500 steps
     # at lr 5e-5, the gate on) the smile ceiling went 0.21 -> 0.23 / 0.21 and the sliders no
     # further; the rest as without it (success 0.47 / 0.43 against 0.47 / 0.43). At lr 1e-4 with
     # a redraw weight of 20: success 0.43 / 0.44 / 0.41 at 250 / 500 / 750, the smile ceiling
-    # 0.23 / 0.19 / 0.17. The shipped starter's last 250 steps used it (lr 5e-5, weight 5).
+    # 0.23 / 0.19 / 0.17. The shipped starter's last two fine-tunes used it (weight 5).
     counterfactual_fade_truth: bool = False
     # Not in the paper, and part of the same update: the interpolator's change |F_out - F| outside
     # the latent cells the true edit changes (dilated by one cell), over the source's mean |F|
