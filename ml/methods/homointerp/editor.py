@@ -227,9 +227,10 @@ class HomoInterpEditor(Editor):
         edited = prepare_input(edited, self.channels_last, self.device)
         source, skips = latent["features"].to(self.device), self._skips(latent)
         detail = controls["keep_detail"] and "image" in latent and "reconstruction" in latent
-        faded = self.model.skip_gate and not torch.equal(edited, source)  # no edit, no fade
+        # an edit past a gate needs G(F) on its faded maps too; with no edit the encode's serves
+        refade = detail and self.model.skip_gate and not torch.equal(edited, source)
         with autocast(self.precision, self.device):
-            if detail and faded:  # G(F) on the faded maps too: the encode's has none
+            if refade:
                 drawn, reconstruction = self.model.decode_edit_and_source(edited, source, skips)
             else:
                 drawn, reconstruction = self.model.decode_edit(edited, source, skips), latent.get("reconstruction")
