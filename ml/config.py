@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 PRESET_NAMES = ("tiny", "starter", "paper")
 WORLD_POSES = ("wide", "celeba")  # ml.data.world.sampler.POSES, named here so configs need no world
+COUNTERFACTUAL_NORMS = ("l1", "l2")  # ml.training.counterfactuals.counterfactual_loss's `norm`
 
 
 class ConfigError(ValueError):
@@ -99,6 +100,9 @@ class TrainingConfig:
             raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.world_pose not in WORLD_POSES:
             raise ConfigError(f"world_pose must be one of {', '.join(WORLD_POSES)}, got {self.world_pose!r}")
+        norm = getattr(self, "counterfactual_norm", "l2")
+        if norm not in COUNTERFACTUAL_NORMS:
+            raise ConfigError(f"counterfactual_norm must be 'l1' or 'l2', got {norm!r}")
 
 
 def _to_json(value: Any) -> Any:

@@ -506,3 +506,24 @@ def test_a_gated_editor_draws_given_features_as_an_edit_of_the_photo():
     assert np.abs(drawn - _uint8(images[0])).mean() > 1
     swapped = editor.render({**photo, "features": other["features"]}, {})  # what the ceiling did before
     assert np.abs(drawn - swapped.astype(int)).mean() > 1
+
+
+def test_the_l1_norm_grades_every_counterfactual_term_by_absolute_errors():
+    """Same networks, same blends: with "l1" the slider's term, the redraw and the autoencoder
+    steps' redraw all cost more than squared, since every error an untrained model makes is below 1."""
+    from ml.data.world import ATTRIBUTES
+
+    def first_steps(norm):
+        config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_autoencode_weight=5.0,
+                               autoencoder_steps=1, attribute_names=tuple(ATTRIBUTES), counterfactual_norm=norm)
+        torch.manual_seed(0)
+        trainer = Trainer(config)
+        stream = BatchStream(trainer.make_batches(None))
+        return {**trainer.train_step(stream, 0), **trainer.train_step(stream, 1)}
+
+    squared, absolute = first_steps("l2"), first_steps("l1")
+    for term in ("ae_redraw", "counterfactual", "counterfactual_autoencode"):
+        assert absolute[term] > 1.5 * squared[term], term
+    assert absolute["ae_mse"] == pytest.approx(squared["ae_mse"])  # the same networks saw the same faces
+    with pytest.raises(ConfigError, match="counterfactual_norm"):
+        Config.preset("tiny", counterfactual_norm="huber")

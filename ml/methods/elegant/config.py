@@ -180,8 +180,6 @@ class Config(TrainingConfig):
                               "(counterfactual_weight > 0)")
         if self.counterfactual_removal_weight < 0:
             raise ConfigError(f"counterfactual_removal_weight must be >= 0, got {self.counterfactual_removal_weight}")
-        if self.counterfactual_norm not in ("l1", "l2"):
-            raise ConfigError(f"counterfactual_norm must be 'l1' or 'l2', got {self.counterfactual_norm!r}")
         if not 0 <= self.swap_skips < depth:
             raise ConfigError(f"swap_skips must be 0 to {depth - 1} (the encoder's skips), got {self.swap_skips}")
         if not 0 < self.swap_skip_share <= 1:

@@ -201,6 +201,10 @@ class Config(TrainingConfig):
     # In the keep-detail fine-tune of the current starter a boost of 20 in place of 5 gave 0.40
     # against 0.49 at step 250 (ranks 0.55 / 0.54).
     counterfactual_region_mean: bool = False
+    # "l2" (squared errors) or "l1", as ELEGANT's option of the same name, for every
+    # counterfactual term: a smile moves a few pixels by a tenth of their range, which squared
+    # weighs a hundredth of what it does in absolute value.
+    counterfactual_norm: str = "l2"
     # Also not in the paper, and part of the same update: the decoder must draw each true blend
     # from its own encoding, G(E(target)) ~ target with the changed pixels boosted
     # (`counterfactual_autoencode_weight`), and the interpolator's output must land on that

@@ -244,13 +244,11 @@ class Trainer(TrainingTask):
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited = keep_detail(images, edited, decoded[1])
-        loss = counterfactual_loss([edited], [targets], [images], config.counterfactual_region_boost,
-                                   config.counterfactual_region_mean)
+        loss = self._counterfactual_error(edited, targets, images)
         record = {"counterfactual": loss.item()}
         total = config.counterfactual_weight * loss
         if autoencode:
-            redrawn = counterfactual_loss([decoded[-1]], [targets], [images], config.counterfactual_region_boost,
-                                          config.counterfactual_region_mean)
+            redrawn = self._counterfactual_error(decoded[-1], targets, images)
             total = total + config.counterfactual_autoencode_weight * redrawn
             record["counterfactual_autoencode"] = redrawn.item()
         if match_features or config.counterfactual_locality_weight > 0:
@@ -296,8 +294,7 @@ class Trainer(TrainingTask):
         total = config.reconstruction_weight * mse + config.perceptual_weight * perceptual
         record = {"ae_mse": mse.item(), "ae_perceptual": perceptual.item()}
         if blends is not None and config.counterfactual_autoencode_weight > 0:
-            redrawn = counterfactual_loss([decoded[count:]], [inputs[count:]], [images],
-                                          config.counterfactual_region_boost, config.counterfactual_region_mean)
+            redrawn = self._counterfactual_error(decoded[count:], inputs[count:], images)
             total = total + config.counterfactual_autoencode_weight * redrawn
             record["ae_redraw"] = redrawn.item()
         for name in ("encoder", "decoder"):
@@ -306,6 +303,12 @@ class Trainer(TrainingTask):
         for name in ("encoder", "decoder"):
             self._optimizers[name].step()
         return record
+
+    def _counterfactual_error(self, drawn, targets, sources):
+        """Every counterfactual term's error of drawn images to their true blends."""
+        config = self.config
+        return counterfactual_loss([drawn], [targets], [sources], config.counterfactual_region_boost,
+                                   config.counterfactual_region_mean, config.counterfactual_norm)
 
     def _decode(self, pairs):
         """One decoder pass over several (features, skips) batches, concatenated."""
