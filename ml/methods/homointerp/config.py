@@ -236,6 +236,9 @@ class Config(TrainingConfig):
     # further; the rest as without it (success 0.47 / 0.43 against 0.47 / 0.43). At lr 1e-4 with
     # a redraw weight of 20: success 0.43 / 0.44 / 0.41 at 250 / 500 / 750, the smile ceiling
     # 0.23 / 0.19 / 0.17. The shipped starter's last two fine-tunes used it (weight 5).
+    # On that starter, E(target) and E(x) decoded on x's maps faded so read alike for a smile
+    # (0.52 / 0.52 of 48 faces as the target) and for age (0.60 / 0.60), against 0.73 / 0.19 for
+    # bangs: its F holds neither, so no slider that moves F alone can show them.
     counterfactual_fade_truth: bool = False
     # Not in the paper, and part of the same update: the interpolator's change |F_out - F| outside
     # the latent cells the true edit changes (dilated by one cell), over the source's mean |F|
