@@ -39,7 +39,7 @@ class TrainingConfig:
     # preset, not from its parent (bf16 inherited onto a CPU without it runs several times slower).
     RUN_SETTINGS: ClassVar[tuple[str, ...]] = ("preset_name", "precision", "channels_last", "log_every",
                                                "sample_every", "eval_every", "checkpoint_every",
-                                               "keep_checkpoints", "torch_compile")
+                                               "keep_checkpoints", "torch_compile", "frozen")
 
     preset_name: str = "paper"
     image_size: int = 256
@@ -62,6 +62,10 @@ class TrainingConfig:
     eval_every: int = 0
     checkpoint_every: int = 2000
     keep_checkpoints: int = 2
+    # Networks (by their checkpoint names) that this run leaves as they are: a fine-tune of the
+    # others alone. Their optimizers step at lr 0 (`TrainingLoop`), so gradients still reach the
+    # networks before them. A run setting: a fine-tune of this run freezes nothing unless told.
+    frozen: tuple[str, ...] = ()
     # Head poses of the synthetic faces a method trains on (`--data synthetic`, and the pairs or
     # blends a starter renders as it trains): "celeba", the near-frontal spread of CelebA crops,
     # or "wide", yaw uniform over +-75 degrees (frontalization needs it; ml.data.world.sampler).
@@ -100,6 +104,8 @@ class TrainingConfig:
             raise ConfigError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.world_pose not in WORLD_POSES:
             raise ConfigError(f"world_pose must be one of {', '.join(WORLD_POSES)}, got {self.world_pose!r}")
+        if isinstance(self.frozen, str):  # `--set frozen=decoder` names one network
+            self.frozen = (self.frozen,)
         norm = getattr(self, "counterfactual_norm", "l2")
         if norm not in COUNTERFACTUAL_NORMS:
             raise ConfigError(f"counterfactual_norm must be 'l1' or 'l2', got {norm!r}")

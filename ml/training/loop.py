@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ml import checkpoints
-from ml.config import TrainingConfig
+from ml.config import ConfigError, TrainingConfig
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches
 from ml.training.images import save_png
 
@@ -297,6 +297,27 @@ class TrainingLoop:
             self.metrics = {key: _scalar(value) for key, value in metrics.items()}
             self._append("metrics.jsonl", {"step": self.step, **self.metrics})
 
+    def _freeze(self) -> None:
+        """Zero the learning rate of every optimizer group that updates only `config.frozen`
+        networks (after a resume too, whose optimizer state brings its own rates back)."""
+        frozen = set(self.config.frozen)
+        if not frozen:
+            return
+        networks = self.task.networks()
+        unknown = sorted(frozen - set(networks))
+        if unknown:
+            raise ConfigError(f"frozen names {', '.join(unknown)}, which {self.task.method} does not train; "
+                              f"its networks: {', '.join(sorted(networks))}")
+        held = {id(parameter) for name in frozen for parameter in networks[name].parameters()}
+        for name, optimizer in self.task.optimizers().items():
+            for group in optimizer.param_groups:
+                updated = {id(parameter) for parameter in group["params"]}
+                if updated <= held:
+                    group["lr"] = 0.0
+                elif updated & held:
+                    raise ConfigError(f"the {name!r} optimizer updates a frozen network together with others; "
+                                      "freeze all of them or none")
+
     @staticmethod
     def _due(step: int, every: int) -> bool:
         return every > 0 and step % every == 0
@@ -312,6 +333,7 @@ class TrainingLoop:
         data_state = self._restore()
         if data_state is None and self.init_from is not None:
             self._initialize()
+        self._freeze()
         stream = BatchStream(self.data, data_state)
         if self.step >= total:
             return self.step

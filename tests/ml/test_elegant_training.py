@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from ml import checkpoints
+from ml.config import ConfigError
 from ml.methods.elegant import Config, ElegantTrainer
 from ml.methods.elegant.training import labels_to_01
 from ml.runtime import configure_torch
@@ -170,7 +171,6 @@ def test_swapped_skips_move_their_attribute_blocks_with_z_and_nothing_else():
     """With `swap_skips` (not in the paper) a swap exchanges attribute i's block of z and of the
     deepest skips' shared channels; the other blocks, the receiver's own channels and the larger
     skips stay. The batched training forward decodes exactly those codes. Off, it is the paper's."""
-    from ml.config import ConfigError
 
     with pytest.raises(ConfigError, match="swap_skips"):
         Config.preset("tiny", swap_skips=5)
@@ -247,7 +247,6 @@ def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_
     so a gated decoder with a plain one's weights reconstructs exactly as it does; a swap fades
     them where the gates' heads say, and the heads learn each swap's true change mask. The
     paper's decoder has none, so official state dicts keep their layout."""
-    from ml.config import ConfigError
 
     with pytest.raises(ConfigError, match="skip_gate_weight"):
         Config.preset("tiny", skip_gates=True, skip_gate_weight=1.0)  # no true masks without the world
@@ -274,7 +273,6 @@ def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_
 def test_the_counterfactual_loss_in_l1_charges_a_faint_leftover_more_than_squared():
     """A frame left at a tenth of its contrast costs ten times more in "l1" than in "l2" (the same
     region weighting); a norm that is neither is refused."""
-    from ml.config import ConfigError
     from ml.training.counterfactuals import counterfactual_loss
 
     source = torch.zeros(1, 3, 8, 8)
@@ -304,7 +302,6 @@ def test_the_removal_weight_scales_the_removal_swaps_share_of_the_counterfactual
     """The same first swaps with the removal weight at 1 and 3: the loss grows by twice the
     removal's own term, which is a real share of it (the addition's term is unchanged); a
     negative weight is refused."""
-    from ml.config import ConfigError
 
     once, thrice, none = (first_counterfactual_loss(counterfactual_removal_weight=weight) for weight in (1.0, 3.0, 0.0))
     removal = once - none
@@ -382,7 +379,6 @@ class SameBatch:
 def test_style_readout_learns_each_exemplars_style_and_teaches_the_decoder():
     """The style read-out (not in the paper) reads A's style from its block, its loss falls as
     it trains, and its cycle term (on D encoded again) reaches the decoder."""
-    from ml.config import ConfigError
 
     with pytest.raises(ConfigError, match="counterfactual_weight"):
         Config.preset("tiny", style_weight=1.0)
@@ -410,3 +406,10 @@ def test_style_readout_learns_each_exemplars_style_and_teaches_the_decoder():
     assert {"style", "style_cycle", "style_accuracy/Bangs", "style_cycle_accuracy/Bangs"} <= set(logged[0])
     assert float(logged[-1]["style"]) < 0.75 * float(logged[0]["style"])
     assert float(logged[-1]["style_accuracy/Bangs"]) == 1.0
+
+
+def test_a_network_that_shares_its_optimizer_with_another_cannot_be_frozen_alone(tmp_path):
+    """The encoder and decoder step in one generator optimizer: freezing one of them is refused."""
+    with pytest.raises(ConfigError, match="'generator' optimizer"):
+        train(tmp_path, 1, frozen=("encoder",))
+    train(tmp_path / "both", 1, frozen=("encoder", "decoder"))  # the whole optimizer can

@@ -527,3 +527,23 @@ def test_the_l1_norm_grades_every_counterfactual_term_by_absolute_errors():
     assert absolute["ae_mse"] == pytest.approx(squared["ae_mse"])  # the same networks saw the same faces
     with pytest.raises(ConfigError, match="counterfactual_norm"):
         Config.preset("tiny", counterfactual_norm="huber")
+
+
+def test_frozen_networks_keep_their_weights_while_the_rest_trains_and_after_a_resume(tmp_path):
+    images, attributes = tiny_data()
+    config = Config.preset("tiny", frozen=("encoder", "decoder"), checkpoint_every=2)
+    trainer = Trainer(config)
+    before = {name: _weights_of(network) for name, network in trainer.networks().items()}
+    TrainingLoop(trainer, InMemoryBatches(images, attributes, config.batch_size), tmp_path, progress=False).run(2)
+    resumed = Trainer(config)
+    TrainingLoop(resumed, InMemoryBatches(images, attributes, config.batch_size), tmp_path, progress=False).run(4)
+    for name in ("encoder", "decoder"):
+        after = resumed.networks()[name].state_dict()
+        learned = [key for key, value in before[name].items() if value.is_floating_point()
+                   and not key.endswith(("running_mean", "running_var"))]  # BatchNorm statistics still follow the data
+        assert learned and all(torch.equal(after[key], before[name][key]) for key in learned), name
+    interpolator = resumed.networks()["interpolator"].state_dict()
+    assert any(not torch.equal(interpolator[key], value) for key, value in before["interpolator"].items())
+    with pytest.raises(ConfigError, match="generator"):
+        TrainingLoop(Trainer(Config.preset("tiny", frozen="generator")), InMemoryBatches(images, attributes, 4),
+                     tmp_path / "other", progress=False).run(1)
