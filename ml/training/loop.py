@@ -299,7 +299,8 @@ class TrainingLoop:
 
     def _freeze(self) -> None:
         """Zero the learning rate of every optimizer group that updates only `config.frozen`
-        networks (after a resume too, whose optimizer state brings its own rates back)."""
+        networks (after a resume too, whose optimizer state brings its own rates back), and
+        the momentum of their batch norms, whose running statistics would drift otherwise."""
         frozen = set(self.config.frozen)
         if not frozen:
             return
@@ -309,6 +310,10 @@ class TrainingLoop:
             raise ConfigError(f"frozen names {', '.join(unknown)}, which {self.task.method} does not train; "
                               f"its networks: {', '.join(sorted(networks))}")
         held = {id(parameter) for name in frozen for parameter in networks[name].parameters()}
+        for name in frozen:
+            for module in networks[name].modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.momentum = 0.0  # train mode still normalizes by the batch's statistics
         for name, optimizer in self.task.optimizers().items():
             for group in optimizer.param_groups:
                 updated = {id(parameter) for parameter in group["params"]}
