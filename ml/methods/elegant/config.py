@@ -154,7 +154,9 @@ class Config(TrainingConfig):
     # 0.93 -> 0.93 / 0.94 -> 0.94, fidelity 0.44 -> 0.45 / 0.35 -> 0.385. Removal barely moved
     # (glasses 3-4 -> 6 of 12 on the 48, 1 of 9 on the 96): the generator soon fooled its own
     # classifier (its loss on the swaps 0.17 at step 2000, against 0.25 on real faces) while the
-    # evaluation oracle still read the leftover frames as glasses.
+    # evaluation oracle still read the leftover frames as glasses. Fine-tuning the starter further
+    # (lr 5e-5, its classifier restarted since exports leave it out) with weight 1 or 3 lost
+    # removals: glasses 6 -> 2-3 of 12 by step 500, success 0.944 -> 0.90-0.91.
     classifier_weight: float = 0.0
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
