@@ -180,7 +180,11 @@ class Config(TrainingConfig):
     # moved nothing (success 0.05, identity 0.998), at 1 they did (success 0.44, identity 0.75).
     # Nor do the critic's terms make fine-tunes timid: 500 steps from the starter (lr 1e-4) with
     # the adversarial and classification weights at 0 went as with them at 1 (success 0.49 /
-    # 0.50 / 0.42 against 0.49 / 0.51 / 0.44 at steps 250 / 375 / 500; starter 0.53).
+    # 0.50 / 0.42 against 0.49 / 0.51 / 0.44 at steps 250 / 375 / 500; starter 0.53). Nor does
+    # the decoder's drift: with encoder and decoder frozen (`frozen`), the interpolator alone drifted
+    # the same way (success 0.49 / 0.50 / 0.50 / 0.50 at steps 125-500 at lr 1e-4, 0.45-0.50 at
+    # 2e-4; the hair colour slider 0.81 -> 0.54-0.69). The fine-tune's losses, not one network,
+    # lead away from what the oracle reads.
     gp_weight: float = 100.0
     adversarial_weight: float = 1.0
     classification_weight: float = 1.0
