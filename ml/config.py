@@ -106,7 +106,7 @@ class TrainingConfig:
             raise ConfigError(f"world_pose must be one of {', '.join(WORLD_POSES)}, got {self.world_pose!r}")
         if isinstance(self.frozen, str):  # `--set frozen=decoder` names one network
             self.frozen = (self.frozen,)
-        norm = getattr(self, "counterfactual_norm", "l2")
+        norm = getattr(self, "counterfactual_norm", "l2")  # declared by the methods that train on counterfactuals
         if norm not in COUNTERFACTUAL_NORMS:
             raise ConfigError(f"counterfactual_norm must be 'l1' or 'l2', got {norm!r}")
 

@@ -530,6 +530,9 @@ def test_the_l1_norm_grades_every_counterfactual_term_by_absolute_errors():
 
 
 def test_frozen_networks_keep_their_weights_while_the_rest_trains_and_after_a_resume(tmp_path):
+    """An interpolator-only fine-tune: encoder and decoder come out of four steps (two of them
+    after a resume) bit for bit as they went in, batch norm statistics included; a name that is
+    no network of the method is refused."""
     images, attributes = tiny_data()
     config = Config.preset("tiny", frozen=("encoder", "decoder"), checkpoint_every=2)
     trainer = Trainer(config)
