@@ -119,19 +119,23 @@ def test_checkpoint_records_what_made_it(tmp_path):
 
 def test_training_keeps_the_average_face_of_each_attribute_for_the_editor(tmp_path):
     """The trainer folds every batch's latents into per-attribute means; the editor offers the
-    mean as an "average" exemplar, so an attribute can be added with no reference photo."""
+    means as "average" exemplars, with the attribute and without it, so an attribute can be added
+    or removed with no reference photo."""
     from ml.methods.elegant import ElegantEditor
-    from ml.methods.elegant.editor import AVERAGE
+    from ml.methods.elegant.editor import AVERAGE, AVERAGE_WITHOUT
 
     train(tmp_path, 3)
     editor = ElegantEditor.from_checkpoint(checkpoints.latest_checkpoint(tmp_path))
     spec = editor.controls_schema()["properties"]["Bangs_exemplar"]
-    assert spec["presets"] == [{"value": AVERAGE, "label": "average Bangs"}]
+    assert spec["presets"] == [{"value": AVERAGE, "label": "average Bangs"},
+                               {"value": AVERAGE_WITHOUT, "label": "average without Bangs"}]
     latent = editor.encode(toy_faces(1).images[0])
     unchanged = editor.render(latent, {})
     average = editor.render(latent, {"Bangs_exemplar": AVERAGE, "Bangs_strength": 1.0})
-    assert not np.array_equal(average, unchanged)
-    assert editor.referenced_ids({"Bangs_exemplar": AVERAGE, "Eyeglasses_exemplar": "e1"}) == ["e1"]
+    without = editor.render(latent, {"Bangs_exemplar": AVERAGE_WITHOUT, "Bangs_strength": 1.0})
+    assert not np.array_equal(average, unchanged) and not np.array_equal(without, unchanged)
+    assert not np.array_equal(average, without)
+    assert editor.referenced_ids({"Bangs_exemplar": AVERAGE_WITHOUT, "Eyeglasses_exemplar": "e1"}) == ["e1"]
 
 
 def test_swap_labels_and_pairs():

@@ -2,7 +2,8 @@
 
 Controls, per attribute (e.g. "Bangs"):
     Bangs_exemplar  id of an exemplar photo whose bangs to take, "mean" for the average face
-                    with bangs (where the checkpoint keeps the means), or null for no change
+                    with bangs or "mean_without" for the average face without them (where the
+                    checkpoint keeps the means), or null for no change
     Bangs_strength  how far the block moves toward the exemplar's: 0 = unchanged, 1 = the
                     paper's swap, >1 extrapolates (the official --linear mode, as a slider)
 
@@ -30,6 +31,7 @@ from ml.training.precision import (autocast, inference_channels_last, prepare_in
 
 MAX_STRENGTH = 1.5
 AVERAGE = "mean"  # the exemplar value that names the average face with an attribute
+AVERAGE_WITHOUT = "mean_without"  # and the average face without it: a removal needs no photo
 
 
 class ElegantEditor(Editor):
@@ -84,16 +86,18 @@ class ElegantEditor(Editor):
     def attributes(self) -> tuple[str, ...]:
         return tuple(self.config.attributes)
 
-    def has_average(self, attribute: str) -> bool:
+    def has_average(self, attribute: str, present: bool = True) -> bool:
         if self.generator.swapped_skips and self.skip_references is None:
             return False  # the average of z alone would leave the skips' blocks where they are
-        return self.references is not None and self.references.has(attribute)
+        return self.references is not None and self.references.has(attribute, present)
 
     def controls_schema(self) -> dict:
         properties = {}
         for name in self.attributes:
             label = name.replace("_", " ")
-            presets = {AVERAGE: f"average {label}"} if self.has_average(name) else None
+            presets = {value: text for value, text, present in
+                       ((AVERAGE, f"average {label}", True), (AVERAGE_WITHOUT, f"average without {label}", False))
+                       if self.has_average(name, present)} or None
             properties[f"{name}_exemplar"] = exemplar(f"{label}: exemplar", attribute=name, presets=presets)
             properties[f"{name}_strength"] = slider(f"{label}: strength", 0.0, MAX_STRENGTH, 1.0,
                                                     attribute=name)
@@ -149,12 +153,12 @@ class ElegantEditor(Editor):
     def _codes(self, latent: Latent) -> Codes:
         return latent["z"], self._skips(latent)
 
-    def _average(self, attribute: str) -> Codes:
-        """The mean face with `attribute`, as codes (skips that never swap left out)."""
+    def _average(self, attribute: str, present: bool = True) -> Codes:
+        """The mean face with `attribute` (or without it), as codes (skips that never swap left out)."""
         skips: list[torch.Tensor | None] = [None] * (len(self.config.encoder_channels) - 1)
         for references, index in zip(self.skip_references or (), self.generator.swapped_skips):
-            skips[index] = references.mean(attribute)
-        return self.references.mean(attribute), skips
+            skips[index] = references.mean(attribute, present)
+        return self.references.mean(attribute, present), skips
 
     @torch.no_grad()
     def decode(self, latent: Latent, codes: Codes) -> np.ndarray:
@@ -174,9 +178,10 @@ class ElegantEditor(Editor):
             strength = float(controls[f"{name}_strength"])
             if exemplar_id is None or strength == 0.0:
                 continue
-            if exemplar_id == AVERAGE and self.has_average(name):
-                # the mean face with the attribute: its common look, nobody's in particular
-                codes = self.generator.blend(codes, self._average(name), index, strength)
+            present = exemplar_id == AVERAGE
+            if exemplar_id in (AVERAGE, AVERAGE_WITHOUT) and self.has_average(name, present):
+                # the mean face with (or without) the attribute: its common look, nobody's in particular
+                codes = self.generator.blend(codes, self._average(name, present), index, strength)
                 continue
             if exemplar_id not in references:
                 raise ControlsError(f"control '{name}_exemplar' names exemplar {exemplar_id!r}, "
