@@ -44,10 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         module.add_arguments(subparsers.add_parser(name, help=help_text, description=help_text))
         modules[name] = module
     args = parser.parse_args(argv)
+    from ml.checkpoints import CheckpointError
+    from ml.config import ConfigError
     from ml.runtime import configure_torch
 
     configure_torch(getattr(args, "threads", None))
-    return int(modules[args.command].run(args) or 0)
+    try:
+        return int(modules[args.command].run(args) or 0)
+    except (ConfigError, CheckpointError) as error:  # the user's input, not a bug: no traceback
+        print(f"python -m ml {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

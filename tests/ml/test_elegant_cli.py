@@ -33,10 +33,9 @@ def test_a_fine_tune_keeps_its_parents_hyperparameters(tmp_path):
     assert config["log_every"] == 1  # how often to log is the run's own (the tiny preset's), not the parent's
 
 
-def test_homointerp_takes_its_label_columns_from_the_data(tmp_path):
+def test_homointerp_takes_its_label_columns_from_the_data(tmp_path, capsys):
     """The synthetic world has 28 of CelebA's 40 columns: training reads them by name."""
     import numpy as np
-    import pytest
 
     from ml.data.world import ATTRIBUTES
     from ml.training.data import ImageAttributeSet
@@ -53,8 +52,23 @@ def test_homointerp_takes_its_label_columns_from_the_data(tmp_path):
     keep = [i for i, name in enumerate(ATTRIBUTES) if name != "Bangs"]
     data = save_npz(ImageAttributeSet(images, labels[:, keep], [ATTRIBUTES[i] for i in keep], "toy"),
                     tmp_path / "no-bangs.npz")
-    with pytest.raises(Exception, match="'Bangs'.*not a column"):
-        main(command[:5] + [str(data)] + command[6:])
+    capsys.readouterr()
+    assert main(command[:5] + [str(data)] + command[6:]) == 2
+    error = capsys.readouterr().err
+    assert "'Bangs'" in error and "not a column" in error
+
+
+def test_a_config_the_method_cannot_train_is_one_clear_line_not_a_traceback(tmp_path, capsys):
+    data = save_npz(toy_faces(40), tmp_path / "toy.npz")
+    command = ["train", "elegant", "--preset", "tiny", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--threads", "1", "--no-progress", "--steps", "1"]
+    for setting, message in (("counterfactual_norm=huber", "counterfactual_norm must be 'l1' or 'l2'"),
+                             ("frozen=dekoder", "frozen names dekoder"),
+                             ("frozen=decoder", "'generator' optimizer updates a frozen network")):
+        assert main(command + ["--set", setting]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("python -m ml train: ") and message in error and "Traceback" not in error
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained or saved
 
 
 def test_fit_references_gives_a_checkpoint_its_average_faces(tmp_path):
