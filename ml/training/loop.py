@@ -310,18 +310,21 @@ class TrainingLoop:
             raise ConfigError(f"frozen names {', '.join(unknown)}, which {self.task.method} does not train; "
                               f"its networks: {', '.join(sorted(networks))}")
         held = {id(parameter) for name in frozen for parameter in networks[name].parameters()}
-        for name in frozen:
-            for module in networks[name].modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.momentum = 0.0  # train mode still normalizes by the batch's statistics
+        still = []  # the optimizer groups to stop, once every group is known to split cleanly
         for name, optimizer in self.task.optimizers().items():
             for group in optimizer.param_groups:
                 updated = {id(parameter) for parameter in group["params"]}
                 if updated <= held:
-                    group["lr"] = 0.0
+                    still.append(group)
                 elif updated & held:
                     raise ConfigError(f"the {name!r} optimizer updates a frozen network together with others; "
                                       "freeze all of them or none")
+        for group in still:
+            group["lr"] = 0.0
+        for name in frozen:
+            for module in networks[name].modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.momentum = 0.0  # train mode still normalizes by the batch's statistics
 
     @staticmethod
     def _due(step: int, every: int) -> bool:

@@ -95,10 +95,9 @@ class ElegantEditor(Editor):
         properties = {}
         for name in self.attributes:
             label = name.replace("_", " ")
-            presets = {value: text for value, text, present in
-                       ((AVERAGE, f"average {label}", True), (AVERAGE_WITHOUT, f"average without {label}", False))
-                       if self.has_average(name, present)} or None
-            properties[f"{name}_exemplar"] = exemplar(f"{label}: exemplar", attribute=name, presets=presets)
+            averages = ((AVERAGE, f"average {label}", True), (AVERAGE_WITHOUT, f"average without {label}", False))
+            presets = {value: text for value, text, present in averages if self.has_average(name, present)}
+            properties[f"{name}_exemplar"] = exemplar(f"{label}: exemplar", attribute=name, presets=presets or None)
             properties[f"{name}_strength"] = slider(f"{label}: strength", 0.0, MAX_STRENGTH, 1.0,
                                                     attribute=name)
         return object_schema(properties)
