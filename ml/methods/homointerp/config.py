@@ -169,6 +169,10 @@ class Config(TrainingConfig):
     # sliders best (0.55 at step 2000), but the gate still faded most of the face on hair and
     # beard edits, drawn from F in a blur (identity 0.60-0.63; success 0.33-0.40). Without the
     # gate its sliders moved nothing (success 0.07): the decoder had learned to trust whole maps.
+    # Fine-tuning the 128 px starter with a box in every decode (1.0), a redraw weight of 20 and
+    # lr 2e-4 did not put the smile or the age into F: their decoder ceilings stayed 0.17-0.23 and
+    # 0.04 after 500 steps of the full schedule and after 1000 autoencoder steps, while success
+    # fell to 0.43 and 0.31.
     skip_dropout: float = 0.0
     interp_width: int = 512  # hidden width of each interpolator branch (the latent width officially)
     decoder_widths: tuple[int, ...] = (512, 256, 128, 64)
