@@ -122,6 +122,7 @@ def test_training_keeps_the_average_face_of_each_attribute_for_the_editor(tmp_pa
     means as "average" exemplars, with the attribute and without it, so an attribute can be added
     or removed with no reference photo."""
     from ml.methods.elegant import ElegantEditor
+    from ml.controls import ControlsError
     from ml.methods.elegant.editor import AVERAGE, AVERAGE_WITHOUT
 
     train(tmp_path, 3)
@@ -136,6 +137,12 @@ def test_training_keeps_the_average_face_of_each_attribute_for_the_editor(tmp_pa
     assert not np.array_equal(average, unchanged) and not np.array_equal(without, unchanged)
     assert not np.array_equal(average, without)
     assert editor.referenced_ids({"Bangs_exemplar": AVERAGE_WITHOUT, "Eyeglasses_exemplar": "e1"}) == ["e1"]
+
+    # a model that never saw a face without bangs offers no average of them, and says so if asked
+    editor.references.negative_count[editor.references.labels.index("Bangs")] = 0
+    assert [preset["value"] for preset in editor.controls_schema()["properties"]["Bangs_exemplar"]["presets"]] == [AVERAGE]
+    with pytest.raises(ControlsError, match="mean_without"):
+        editor.render(latent, {"Bangs_exemplar": AVERAGE_WITHOUT, "Bangs_strength": 1.0})
 
 
 def test_swap_labels_and_pairs():
