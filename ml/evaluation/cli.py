@@ -27,6 +27,7 @@ DEFAULT_FIGURES = REPO / "docs" / "eval"
 COMMON_KEYS = ("attribute_success", "identity_similarity", "reconstruction_l1", "decoder_reconstruction_l1",
                "outside_change", "counterfactual_l1")
 METHOD_KEYS = {"elegant": "exemplar_fidelity", "homointerp": "slider_rank_correlation"}
+CONTROL_SUCCESS = "control_success"  # the key prefix the editor page reads (static/js/editor.js)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -95,12 +96,15 @@ def evaluate(method: str, editor, graders, count: int = 48, seed: int = 10_000,
 
 
 def recorded_metrics(method: str, report: dict) -> dict[str, float]:
-    """The numbers a manifest keeps (floats only, so any reader can show them)."""
+    """The numbers a manifest keeps (floats only, so any reader can show them). Each attribute's
+    success is also kept under the control that made its edits, `control_success/CONTROL/ATTRIBUTE`,
+    so the editor can say beside a control how often it works."""
     summary = report["summary"]
     keys = COMMON_KEYS + (METHOD_KEYS[method],)
     metrics = {key: round(float(summary[key]), 4) for key in keys if key in summary}
     for attribute, entry in report["attributes"].items():
         metrics[f"attribute_success/{attribute}"] = round(entry["success"], 4)
+        metrics[f"{CONTROL_SUCCESS}/{entry['control']}/{attribute}"] = round(entry["success"], 4)
     metrics["eval_faces"] = report["faces"]
     return metrics
 

@@ -83,7 +83,8 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
         truth = world_faces.render(world, world_faces.with_attribute_like(sources.params, attribute,
                                                                           intensities, styles))
         ceiling = block_ceiling(editor, latents, truth.images, controls)
-        per_attribute[attribute] = grade_edits(graders, attribute, sources, edited, truth, target)
+        per_attribute[attribute] = {"control": f"{attribute}_exemplar",
+                                    **grade_edits(graders, attribute, sources, edited, truth, target)}
         per_attribute[attribute]["block_ceiling"] = float((graders.labels(ceiling, attribute) == target).mean())
         added = target > 0
         for key in styles:

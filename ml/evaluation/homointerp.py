@@ -69,7 +69,7 @@ def evaluate(editor, graders: Graders, count: int = 48, seed: int = 10_000,
             for i, latent in enumerate(latents)])  # [N, S, H, W, 3]
         edited = strips[:, -1]
         truth = world_faces.render(world, truth_params)
-        per_attribute[attribute] = {"group": group,
+        per_attribute[attribute] = {"group": group, "control": group,
                                     **grade_edits(graders, attribute, sources, edited, truth, target)}
         intensity = graders.intensities(strips.reshape(-1, *strips.shape[2:]), attribute).reshape(len(latents), -1)
         toward_target = np.where(has[:, None], -intensity, intensity)  # rising when the slider works

@@ -85,8 +85,36 @@
     return title;
   }
 
+  // How often each control's edits worked in the model's evaluation, from the version's metrics:
+  // `control_success/CONTROL/ATTRIBUTE` (ml/evaluation/cli.py) -> {CONTROL: [{attribute, success}]}.
+  const BENCHMARK_PREFIX = "control_success/";
+  const BENCHMARK_LOW = 0.5; // below this share of test edits a control is flagged as unreliable
+
+  function benchmarksOf(metrics) {
+    const result = {};
+    for (const [key, success] of Object.entries(metrics || {})) {
+      if (!key.startsWith(BENCHMARK_PREFIX) || typeof success !== "number") continue;
+      const [name, attribute] = key.slice(BENCHMARK_PREFIX.length).split("/");
+      if (!name || !attribute) continue;
+      (result[name] = result[name] || []).push({ attribute, success });
+    }
+    return result;
+  }
+
+  function benchmarkNote(name, entries) {
+    if (!entries || !entries.length) return null;
+    const low = entries.some((entry) => entry.success < BENCHMARK_LOW);
+    const text = entries.map((entry) => `${label(entry.attribute)} on ${Math.round(entry.success * 100)}%`).join(", ");
+    return el("span", {
+      class: low ? "benchmark benchmark-low" : "benchmark",
+      title: "Share of edits of held-out synthetic faces that the evaluation oracle read as done (python -m ml eval)",
+      dataset: { testid: `benchmark-${name}`, low: String(low) },
+    }, `${low ? "Unreliable in this model: " : ""}edits ${text} of test faces`);
+  }
+
   // Builds the form; returns {set(values)} to show other values (undo, redo, reset) without events.
-  function build(form, schema, values, handlers) {
+  // `benchmarks` (from benchmarksOf) puts each control's evaluated success beside it.
+  function build(form, schema, values, handlers, benchmarks = {}) {
     const properties = schema.properties || {};
     const rowsByName = {};
     const setters = {};
@@ -176,6 +204,8 @@
         row = el("div", { class: "control" }, el("label", { for: id }, shown), input, help);
       }
       setters[name](values[name]);
+      const note = benchmarkNote(name, benchmarks[name]);
+      if (note) row.append(note);
       rowsByName[name] = row;
     }
     form.replaceChildren(...grouped.map((group) => (group.names.length === 1 ? rowsByName[group.names[0]]
@@ -190,6 +220,6 @@
   }
 
   window.FaceLab = Object.assign(window.FaceLab || {}, {
-    controls: { build, defaults, format, widgetOf, titleOf },
+    controls: { benchmarksOf, build, defaults, format, widgetOf, titleOf },
   });
 })();

@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   const { api, apiAll, el, say, label } = window.FaceLab;
-  const { build, defaults, format, titleOf } = window.FaceLab.controls;
+  const { benchmarksOf, build, defaults, format, titleOf } = window.FaceLab.controls;
   const root = document.getElementById("editor");
   const photoId = root.dataset.photo;
   const methodSelect = document.getElementById("method-select");
@@ -218,7 +218,8 @@
     }
     methodInfo.textContent = `${version.image_size} px, ${version.alignment}-aligned` +
       (badge.hidden ? "" : ". Not trained yet: previews look like noise until a trained model is registered.");
-    widgets = build(form, version.controls_schema || {}, values(), { onInput, onCommit, pickExemplar });
+    widgets = build(form, version.controls_schema || {}, values(), { onInput, onCommit, pickExemplar },
+      benchmarksOf(version.metrics));
   }
 
   function onInput(name, value) {

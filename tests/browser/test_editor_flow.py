@@ -82,7 +82,22 @@ def drag(page, slider, start: float, end: float, steps: int = 12) -> None:
     page.mouse.up()
 
 
-def test_upload_edit_save_share_and_apply(stack_server, model_versions, gallery, browser, output_dir):
+@pytest.fixture
+def benchmarked(model_versions, django_db_blocker) -> dict[str, tuple[str, str]]:
+    """Each version's evaluation as `python -m ml eval --record` keeps it: its first control worked
+    on 90% of test faces, its second on 20%. -> {method: (first control, second control)}. (A
+    fixture: the database is out of reach once Playwright's event loop runs in the test.)"""
+    names = {}
+    with django_db_blocker.unblock():
+        for method, version in model_versions.items():
+            first, second = list(version.controls_schema["properties"])[:2]
+            version.metrics.update({f"control_success/{first}/Bangs": 0.9, f"control_success/{second}/Smiling": 0.2})
+            version.save(update_fields=["metrics"])
+            names[method] = (first, second)
+    return names
+
+
+def test_upload_edit_save_share_and_apply(stack_server, model_versions, benchmarked, gallery, browser, output_dir):
     errors: list[str] = []
     alice = new_page(browser, errors)
     sign_up(alice, stack_server.url)
@@ -100,6 +115,15 @@ def test_upload_edit_save_share_and_apply(stack_server, model_versions, gallery,
     untrained = alice.get_by_test_id("untrained-badge").is_visible()
     assert alice.locator("#editor").get_attribute("data-render-mode") == "celery"
     expect(alice.get_by_test_id("frame-info")).to_contain_text("render")
+
+    # Beside each control, how often its edits worked in the model's evaluation; a weak one is flagged.
+    shown = next(method for method, version in model_versions.items()
+                 if alice.get_by_test_id("method-select").input_value() == str(version.id))
+    reliable, weak = benchmarked[shown]
+    expect(alice.get_by_test_id(f"benchmark-{reliable}")).to_have_text("edits Bangs on 90% of test faces")
+    expect(alice.get_by_test_id(f"benchmark-{reliable}")).to_have_attribute("data-low", "false")
+    expect(alice.get_by_test_id(f"benchmark-{weak}")).to_contain_text("Unreliable in this model: edits Smiling on 20%")
+    expect(alice.get_by_test_id(f"benchmark-{weak}")).to_have_attribute("data-low", "true")
 
     # Controls come from the schema: pick an exemplar for the first exemplar control, from the gallery.
     exemplar_control = alice.locator("[data-widget=exemplar]").first

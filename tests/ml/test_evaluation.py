@@ -13,7 +13,7 @@ import torch
 
 from ml import checkpoints, registry
 from ml.evaluation import faces
-from ml.evaluation.cli import METHOD_KEYS, evaluate, format_report, recorded_metrics
+from ml.evaluation.cli import CONTROL_SUCCESS, METHOD_KEYS, evaluate, format_report, recorded_metrics
 from ml.evaluation.grading import Graders, spearman
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,21 +42,38 @@ def _untrained_editor(method: str, directory: Path):
     return registry.get(method).load_editor(directory)
 
 
-def _check_report(method: str, report: dict):
+def _check_report(method: str, report: dict, editor):
     summary = report["summary"]
     for key in RECORDED_KEYS + (METHOD_KEYS[method], "outside_change", "counterfactual_l1"):
         assert key in summary and math.isfinite(summary[key]), key
     assert 0.0 <= summary["attribute_success"] <= 1.0
     metrics = recorded_metrics(method, report)
     assert set(RECORDED_KEYS) | {METHOD_KEYS[method]} <= set(metrics)
+    _check_control_success(metrics, editor)
     json.dumps(report, default=float)  # what eval.json holds
     assert method in format_report(report)
+
+
+def _check_control_success(metrics: dict, editor) -> None:
+    """Each graded attribute's success is kept under a control of the editor's schema, the one
+    whose edits were graded, so the editor page can show it beside that control."""
+    controls = editor.controls_schema()["properties"]
+    graded = {}  # attribute -> (control, success)
+    for key, value in metrics.items():
+        if key.startswith(CONTROL_SUCCESS + "/"):
+            _, control, attribute = key.split("/")
+            graded[attribute] = (control, value)
+    attributes = {key.split("/", 1)[1] for key in metrics if key.startswith("attribute_success/")}
+    assert attributes and set(graded) == attributes
+    for attribute, (control, success) in graded.items():
+        assert control in controls, (attribute, control)
+        assert success == metrics[f"attribute_success/{attribute}"]
 
 
 def test_elegant_evaluation_returns_every_key(tmp_path, graders):
     editor = _untrained_editor("elegant", tmp_path / "model")
     report = evaluate("elegant", editor, graders, count=3, figures_dir=tmp_path / "figures", photos=())
-    _check_report("elegant", report)
+    _check_report("elegant", report, editor)
     assert report["pose"] == "celeba"  # ELEGANT edits CelebA crops: near-frontal held-out faces
     assert set(report["attributes"]) == set(editor.attributes)
     assert {"Bangs", "Eyeglasses", "Eyeglasses_color"} <= set(report["styles"])
@@ -146,7 +163,7 @@ def test_homointerp_evaluation_returns_every_key(tmp_path, graders):
     editor.model.references.update(features, attributes)
 
     report = evaluate("homointerp", editor, graders, count=2, figures_dir=tmp_path / "figures", photos=())
-    _check_report("homointerp", report)
+    _check_report("homointerp", report, editor)
     assert report["summary"]["decoder_reconstruction_l1"] == report["summary"]["reconstruction_l1"]
     editor.set_defaults({"keep_detail": True})  # what `--control keep_detail=true` does
     assert editor.describe()["controls"]["properties"]["keep_detail"]["default"] is True
@@ -209,6 +226,7 @@ def test_committed_starter_model_loads_with_its_metrics(method):
     assert manifest.steps > 0 and not manifest.metrics.get("untrained")
     for key in RECORDED_KEYS + (METHOD_KEYS[method],):
         assert math.isfinite(manifest.metrics[key]), key
+    _check_control_success(manifest.metrics, editor)
     image = np.zeros((editor.image_size, editor.image_size, 3), dtype=np.uint8)
     assert editor.render(editor.encode(image), {}).shape == image.shape
 
