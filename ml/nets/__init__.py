@@ -4,15 +4,15 @@
     layers          activation(name), ConvBlock (conv/transposed conv -> norm -> activation),
                     ResidualBlock, Downsample/Upsample helpers
     discriminators  LabelConditionedDiscriminator, MultiScaleDiscriminator, PatchDiscriminator,
-                    AttributeClassifier
+                    AttributeClassifier, logit_bce (their BCE from logits, in float32)
     init            init_normal_ (the N(0, 0.02) initialisation of DCGAN-era code)
 """
 from ml.nets.discriminators import (AttributeClassifier, LabelConditionedDiscriminator, MultiScaleDiscriminator,
-                                   PatchDiscriminator)
+                                   PatchDiscriminator, logit_bce)
 from ml.nets.init import init_normal_
 from ml.nets.layers import ConvBlock, ResidualBlock, ScaledTanh, activation
 from ml.nets.normalization import ChannelL2Norm, LayerNorm2d, make_norm
 
 __all__ = ["AttributeClassifier", "ChannelL2Norm", "ConvBlock", "LabelConditionedDiscriminator", "LayerNorm2d",
            "MultiScaleDiscriminator", "PatchDiscriminator", "ResidualBlock", "ScaledTanh", "activation", "init_normal_",
-           "make_norm"]
+           "logit_bce", "make_norm"]

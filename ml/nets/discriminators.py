@@ -31,6 +31,13 @@ def _trunk_side(image_size: int, blocks: int) -> int:
     return side
 
 
+def logit_bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """A critic's binary cross-entropy against a constant target (1 real, 0 fake), taken from its
+    logits in float32."""
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+
+
 class LabelConditionedDiscriminator(nn.Module):
     """Real/fake logit for (image, labels) at a fixed `image_size`.
 

@@ -13,10 +13,7 @@ from typing import Mapping, Sequence
 import torch
 import torch.nn.functional as F
 
-
-def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    logits = logits.float()
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+from ml.nets.discriminators import logit_bce as bce
 
 
 def critic_loss(real_logits: Sequence[torch.Tensor], fake_logits: Sequence[torch.Tensor]) -> torch.Tensor:

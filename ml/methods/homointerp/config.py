@@ -259,6 +259,13 @@ class Config(TrainingConfig):
     # lines in place, not shading: neither a low-pass split of the skips nor a blur-tolerant
     # decoder can show them.
     counterfactual_fade_truth: bool = False
+    # Not in the paper (pix2pix's conditional PatchGAN, here on the world's pairs): a pixel critic
+    # (`ml.nets.PatchDiscriminator`, `critic_width` / 4 to `critic_width` wide) tells the true blend
+    # from the slider's render, each shown beside its source, and the same counterfactual update
+    # adds this weight times the render's non-saturating loss against it. Squared errors let a
+    # decoder that is unsure where a line goes draw it as shading, which the oracle does not read
+    # as a smile or an age (above); a critic that sees the truth's lines asks for them drawn.
+    counterfactual_critic_weight: float = 0.0
     # Not in the paper, and part of the same update: the interpolator's change |F_out - F| outside
     # the latent cells the true edit changes (dilated by one cell), over the source's mean |F|
     # (`losses.locality_loss`; the interpolator's alone). A `skip_gate` fades the skips wherever
@@ -327,6 +334,9 @@ class Config(TrainingConfig):
         if self.counterfactual_fade_truth and not redraws:
             raise ConfigError("counterfactual_fade_truth fades the redraw's skip maps: it needs decoder_skips "
                               "and counterfactual_autoencode_weight > 0")
+        if self.counterfactual_critic_weight and not self.counterfactual_weight > 0:
+            raise ConfigError("counterfactual_critic_weight judges the counterfactual renders: it needs "
+                              "counterfactual_weight > 0 (the synthetic world's blends)")
         if self.image_size % 16 or self.image_size < 32:
             raise ConfigError(f"image_size must be a multiple of 16 and at least 32, got {self.image_size}")
 
