@@ -267,7 +267,7 @@ class Config(TrainingConfig):
     # as a smile or an age (above); a critic that sees the truth's lines asks for them drawn.
     # Fine-tuning the starter with weights 0.1 / 0.5 (lr 1e-4, no autoencoder steps; 48 faces):
     # success 0.53 -> 0.49 / 0.50 at step 250 and 0.45 / 0.42 at 500, identity 0.84 -> 0.87 / 0.88,
-    # the smile and age ceilings unchanged (0.19-0.23 / 0.04-0.06) and their sliders still still.
+    # the smile and age ceilings unchanged (0.19-0.23 / 0.04-0.06), their sliders moving nothing.
     # The critic won more and more (its loss 1.41 -> 0.97 by step 600 at 0.1): it told the renders
     # apart, and the decoder did not learn to draw what gave them away.
     counterfactual_critic_weight: float = 0.0
