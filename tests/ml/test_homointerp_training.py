@@ -575,6 +575,28 @@ def test_the_pixel_critic_learns_the_true_blends_from_the_renders_and_resumes_ex
         Config.preset("tiny", counterfactual_critic_weight=0.5)  # no blends, nothing to judge
 
 
+def test_a_detail_kept_redraw_of_an_unchanged_face_costs_nothing_whatever_the_decoders_blur():
+    """counterfactual_redraw_keep_detail grades x + G(E(target)) - G(E(x)), both on the maps the
+    edit fades: where the target is the source itself, that is the photo, while the raw redraw
+    G(E(target)) pays for every pixel the untrained decoder blurs."""
+    from ml.data.world import ATTRIBUTES
+
+    def redraw_cost(keep):
+        config = Config.preset("tiny", latent_stride=8, decoder_skips=1, skip_gate=0.1, counterfactual_weight=5.0,
+                               counterfactual_autoencode_weight=5.0, attribute_names=tuple(ATTRIBUTES),
+                               counterfactual_redraw_keep_detail=keep)
+        torch.manual_seed(0)
+        trainer = Trainer(config)
+        stream = BatchStream(trainer.make_batches(None))
+        blends = next(batch for batch in iter(stream.next, None) if not batch.mean_label)
+        unchanged = dataclasses.replace(blends, targets=blends.images)
+        return trainer._counterfactual_step(trainer._input(blends.images.float()), unchanged)["counterfactual_autoencode"]
+
+    assert redraw_cost(True) < 1e-8 < 1e-4 < redraw_cost(False)
+    with pytest.raises(ConfigError, match="counterfactual_redraw_keep_detail"):
+        Config.preset("tiny", counterfactual_weight=5.0, counterfactual_redraw_keep_detail=True)
+
+
 def test_frozen_networks_keep_their_weights_while_the_rest_trains_and_after_a_resume(tmp_path):
     """An interpolator-only fine-tune: encoder and decoder come out of four steps (two of them
     after a resume) bit for bit as they went in, batch norm statistics included; a name that is

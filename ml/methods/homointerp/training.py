@@ -251,11 +251,18 @@ class Trainer(TrainingTask):
                 target_skips = edit_skips(target_features, features, skips)
                 if config.counterfactual_fade_truth:  # the changed region from E(target) alone
                     target_skips = faded_over(target_skips, cells)
+                redraw = len(decoder_inputs)
                 decoder_inputs.append((target_features, target_skips))
+                if config.counterfactual_redraw_keep_detail:  # and G(F) on the same maps
+                    decoder_inputs.append((features, target_skips))
             decoded = self._decode(decoder_inputs).split(images.shape[0])
             edited = decoded[0]
             if config.counterfactual_keep_detail:  # grade the detail-kept render: x + G(F_out) - G(F)
                 edited = keep_detail(images, edited, decoded[1])
+            if autoencode:
+                redrawn = decoded[redraw]
+                if config.counterfactual_redraw_keep_detail:  # x + G(E(target)) - G(F)
+                    redrawn = keep_detail(images, redrawn, decoded[redraw + 1])
         loss = self._counterfactual_error(edited, targets, images)
         record = {"counterfactual": loss.item()}
         total = config.counterfactual_weight * loss
@@ -267,9 +274,9 @@ class Trainer(TrainingTask):
             total = total + config.counterfactual_critic_weight * fooling
             record["counterfactual_critic"] = fooling.item()
         if autoencode:
-            redrawn = self._counterfactual_error(decoded[-1], targets, images)
-            total = total + config.counterfactual_autoencode_weight * redrawn
-            record["counterfactual_autoencode"] = redrawn.item()
+            redraw_error = self._counterfactual_error(redrawn, targets, images)
+            total = total + config.counterfactual_autoencode_weight * redraw_error
+            record["counterfactual_autoencode"] = redraw_error.item()
         if match_features or config.counterfactual_locality_weight > 0:
             # the interpolator's alone: through E they would move E(x) itself
             with self._autocast():
