@@ -27,7 +27,7 @@ DEFAULT_FIGURES = REPO / "docs" / "eval"
 COMMON_KEYS = ("attribute_success", "identity_similarity", "reconstruction_l1", "decoder_reconstruction_l1",
                "outside_change", "counterfactual_l1")
 METHOD_KEYS = {"elegant": "exemplar_fidelity", "homointerp": "slider_rank_correlation"}
-CONTROL_SUCCESS = "control_success"  # the key prefix the editor page reads (static/js/editor.js)
+CONTROL_SUCCESS = "control_success"  # the key prefix the editor page reads (static/js/controls.js)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
