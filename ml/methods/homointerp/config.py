@@ -267,6 +267,14 @@ class Config(TrainingConfig):
     # region mean, boost 5), the decoder drew them: the oracle read the ceiling as the target on
     # 0.81 / 0.62 of those pairs (from 0.12 / 0.19) and on 0.62 / 0.31 of the 16 first standard faces
     # it never saw (from 0.12 / 0.19). The full schedule's redraw only: autoencoder steps keep theirs.
+    # Fine-tuned into the starter with the whole schedule (`--set counterfactual_fade_truth=false`,
+    # lr 1e-4; 48 faces, success / identity / smile and age ceilings at steps 250 and 500): as it
+    # is, 0.55 / 0.81 / 0.23, 0.06 then 0.46 / 0.84 / 0.19, 0.06; with the encoder frozen, 0.51 /
+    # 0.85 then 0.50 / 0.85, the same ceilings; frozen and a redraw weight of 25, 0.53 / 0.84 at
+    # 250 (the interpolator frozen too, 0.49 / 0.85). The mustache and bangs ceilings rose (0.85 ->
+    # 0.90-0.96, 0.63 -> 0.67-0.75), the smile's and the age's did not: the blends move the age
+    # a random part of the way on one batch in ten, where the 16 pairs above moved it all the way
+    # on every step. A schedule that redraws whole smiles and ages more often is the next thing.
     counterfactual_redraw_keep_detail: bool = False
     # Not in the paper (pix2pix's conditional PatchGAN, here on the world's pairs): a pixel critic
     # (`ml.nets.PatchDiscriminator`, `critic_width` / 4 to `critic_width` wide) tells the true blend
