@@ -150,10 +150,12 @@ class GroupBlends(IndexedBatches):
     a HomoInterpGAN slider is used.
 
     groups: per group, the world attributes it moves (a group with none gets no blends);
-    attribute_names: the label columns of `BlendBatch.attributes`."""
+    attribute_names: the label columns of `BlendBatch.attributes`; full_strength: the share of
+    blends that go all the way (v = 1) instead of a uniform part of it."""
 
     def __init__(self, groups: Sequence[Sequence[str]], attribute_names: Sequence[str], size: int,
-                 batch_size: int, seed: int = 0, correlation: float = 1.0, pose: str = "wide"):
+                 batch_size: int, seed: int = 0, correlation: float = 1.0, pose: str = "wide",
+                 full_strength: float = 0.0):
         from ml.data.world import ATTRIBUTES, FaceWorld
 
         unknown = [name for name in attribute_names if name not in ATTRIBUTES]
@@ -167,9 +169,11 @@ class GroupBlends(IndexedBatches):
         self.world = FaceWorld(size=size, correlation=correlation, pose=pose)
         self.batch_size = batch_size
         self.seed = seed
+        self.full_strength = full_strength
         self.next_index = 0
         self.fingerprint = fingerprint({"kind": "synthetic-group-blends", "world": self.world.fingerprint(),
-                                        "groups": self.groups, "seed": seed})
+                                        "groups": self.groups, "seed": seed,
+                                        **({"full_strength": full_strength} if full_strength else {})})
 
     def batch(self, index: int) -> BlendBatch:
         from ml.data.world.params import ATTRIBUTE_INDEX, FaceParams
@@ -196,6 +200,8 @@ class GroupBlends(IndexedBatches):
         rng = np.random.default_rng([self.seed, index % (2 ** 31), 29])
         sources = self.world.sample(n, seed=int(rng.integers(2 ** 31)))
         strengths = rng.uniform(0.0, 1.0, n).astype(np.float32)
+        if self.full_strength:  # drawn only when asked, so that other runs keep their blends
+            strengths[rng.uniform(size=n) < self.full_strength] = 1.0
         columns = [ATTRIBUTE_INDEX[name] for name in self.groups[group]]
         mean_label, toward_present = "", None
         if mean_round:

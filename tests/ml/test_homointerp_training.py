@@ -287,6 +287,22 @@ def test_group_blends_render_the_slider_truth():
                        + plan["strengths"] * (goal - sources.intensities[:, smile]), atol=1e-6)
 
 
+def test_a_fine_tune_can_blend_only_the_lagging_groups_and_all_the_way():
+    from ml.data.world import ATTRIBUTES
+
+    config = Config.preset("tiny", counterfactual_weight=5.0, attribute_names=tuple(ATTRIBUTES),
+                           counterfactual_groups=("expression", "age"), counterfactual_full_strength=1.0)
+    blends = Trainer(config).make_batches(None)
+    batches = [blends.batch(index) for index in range(4)]
+    assert [config.branch_names[batch.group] for batch in batches] == ["expression", "age"] * 2
+    assert all(torch.equal(batch.strengths, torch.ones(config.batch_size)) for batch in batches)
+    halfway = Trainer(dataclasses.replace(config, counterfactual_full_strength=0.5)).make_batches(None)
+    strengths = torch.cat([halfway.batch(index).strengths for index in range(8)])
+    assert 0 < (strengths == 1).float().mean() < 1  # some all the way, some a part of it
+    with pytest.raises(ConfigError, match="names no group smile"):
+        Config.preset("tiny", counterfactual_groups=("smile",))
+
+
 def test_counterfactual_blends_train_toward_the_slider_truth(tmp_path):
     import json
 

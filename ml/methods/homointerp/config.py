@@ -276,6 +276,11 @@ class Config(TrainingConfig):
     # a random part of the way on one batch in ten, where the 16 pairs above moved it all the way
     # on every step. A schedule that redraws whole smiles and ages more often is the next thing.
     counterfactual_redraw_keep_detail: bool = False
+    # Which groups the counterfactual update blends (names from `group_names`; empty: all), so a
+    # fine-tune can work on the sliders that lag, and the share of its blends that go all the way
+    # (v = 1) rather than a uniform part of it.
+    counterfactual_groups: tuple[str, ...] = ()
+    counterfactual_full_strength: float = 0.0
     # Not in the paper (pix2pix's conditional PatchGAN, here on the world's pairs): a pixel critic
     # (`ml.nets.PatchDiscriminator`, `critic_width` / 4 to `critic_width` wide) tells the true blend
     # from the slider's render, each shown beside its source, and the same counterfactual update
@@ -353,6 +358,12 @@ class Config(TrainingConfig):
         if not 0 <= self.decoder_skips <= 3:
             raise ConfigError(f"decoder_skips must be 0 to 3 (full, half and quarter size maps), got {self.decoder_skips}")
         redraws = self.decoder_skips and self.counterfactual_autoencode_weight > 0
+        unknown = sorted(set(self.counterfactual_groups) - set(self.group_names))
+        if unknown:
+            raise ConfigError(f"counterfactual_groups names no group {', '.join(unknown)} "
+                              f"(the groups are {', '.join(self.group_names)})")
+        if not 0 <= self.counterfactual_full_strength <= 1:
+            raise ConfigError(f"counterfactual_full_strength is a share, got {self.counterfactual_full_strength}")
         if self.counterfactual_redraw_keep_detail and not self.counterfactual_autoencode_weight > 0:
             raise ConfigError("counterfactual_redraw_keep_detail grades the redraw: it needs "
                               "counterfactual_autoencode_weight > 0")

@@ -150,10 +150,14 @@ class Trainer(TrainingTask):
     def make_batches(self, dataset: ImageAttributeSet, seed: int | None = None):
         """The dataset's batches; with a counterfactual weight, blends rendered by the synthetic
         world instead (the dataset then serves only as held-out data)."""
-        if self.config.counterfactual_weight > 0:
-            return GroupBlends([[name for name, _ in group] for group in self.config.group_labels()],
-                               self.config.attribute_names, self.config.image_size, self.config.batch_size,
-                               seed=self.config.seed if seed is None else seed, pose=self.config.world_pose)
+        config = self.config
+        if config.counterfactual_weight > 0:
+            blended = config.counterfactual_groups or config.group_names
+            groups = [[name for name, _ in labels] if group in blended else []
+                      for group, labels in zip(config.group_names, config.group_labels())]
+            return GroupBlends(groups, config.attribute_names, config.image_size, config.batch_size,
+                               seed=config.seed if seed is None else seed, pose=config.world_pose,
+                               full_strength=config.counterfactual_full_strength)
         return super().make_batches(dataset, seed)
 
     def _autocast(self):
