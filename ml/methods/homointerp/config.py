@@ -278,7 +278,12 @@ class Config(TrainingConfig):
     counterfactual_redraw_keep_detail: bool = False
     # Which groups the counterfactual update blends (names from `group_names`; empty: all), so a
     # fine-tune can work on the sliders that lag, and the share of its blends that go all the way
-    # (v = 1) rather than a uniform part of it.
+    # (v = 1) rather than a uniform part of it. Fine-tuning the starter on the expression and age
+    # groups alone (the detail-kept redraw at weight 25, encoder frozen, lr 2e-4; 48 faces) with
+    # half the blends all the way, the age ceiling rose 0.04 -> 0.15 / 0.21 at steps 200 / 400 and
+    # the smile's 0.21 -> 0.19 / 0.25, but the sliders still moved neither (intensity 0.01-0.04),
+    # and the decoder forgot the groups it no longer redrew: the hair colour ceiling fell 0.94 ->
+    # 0.48 / 0.27, success 0.53 -> 0.48 / 0.43. With every blend all the way, no ceiling rose.
     counterfactual_groups: tuple[str, ...] = ()
     counterfactual_full_strength: float = 0.0
     # Not in the paper (pix2pix's conditional PatchGAN, here on the world's pairs): a pixel critic
