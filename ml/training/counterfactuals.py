@@ -171,6 +171,7 @@ class GroupBlends(IndexedBatches):
         self.seed = seed
         self.full_strength = full_strength
         self.next_index = 0
+        # full_strength joins the fingerprint only when set: runs without it keep theirs
         self.fingerprint = fingerprint({"kind": "synthetic-group-blends", "world": self.world.fingerprint(),
                                         "groups": self.groups, "seed": seed,
                                         **({"full_strength": full_strength} if full_strength else {})})
