@@ -284,6 +284,11 @@ class Config(TrainingConfig):
     # the smile's 0.21 -> 0.19 / 0.25, but the sliders still moved neither (intensity 0.01-0.04),
     # and the decoder forgot the groups it no longer redrew: the hair colour ceiling fell 0.94 ->
     # 0.48 / 0.27, success 0.53 -> 0.48 / 0.43. With every blend all the way, no ceiling rose.
+    # All five groups, half the blends all the way (the rest alike, two threads): success 0.54 /
+    # 0.56 / 0.43 at steps 200 / 400 / 600, identity 0.85, ranks 0.59 / 0.63 / 0.50, the smile and
+    # age ceilings back at 0.19 / 0.04 by step 400; at 400 on 96 other faces 0.535 against the
+    # starter's 0.52, its rank 0.61 against 0.64. Not shipped: the rise is the hair and beard
+    # sliders' within the runs' usual swing, and the ranks fell.
     counterfactual_groups: tuple[str, ...] = ()
     counterfactual_full_strength: float = 0.0
     # Not in the paper (pix2pix's conditional PatchGAN, here on the world's pairs): a pixel critic
