@@ -265,7 +265,7 @@ class Config(TrainingConfig):
     # which is left with what the edit changes, a smile's and an age's thin lines among it.
     # Trained so on 16 age and 16 smile pairs (the starter's decoder alone, 300 steps at lr 2e-4,
     # region mean, boost 5), the decoder drew them: the oracle read the ceiling as the target on
-    # 0.81 / 0.62 of those pairs (from 0.12 / 0.19) and on 0.62 / 0.31 of the 16 first standard faces
+    # 0.81 / 0.62 of those pairs (from 0.12 / 0.19) and on 0.62 / 0.31 of 16 held-out faces (seed 10000)
     # it never saw (from 0.12 / 0.19). The full schedule's redraw only: autoencoder steps keep theirs.
     # Fine-tuned into the starter with the whole schedule (`--set counterfactual_fade_truth=false`,
     # lr 1e-4; 48 faces, success / identity / smile and age ceilings at steps 250 and 500): as it
