@@ -395,6 +395,50 @@ def test_the_feature_landing_term_moves_the_interpolator():
     assert all(torch.equal(encoder[key], landed_encoder[key]) for key in encoder)
 
 
+def test_the_relative_landing_weighs_a_small_move_as_much_as_a_large_one():
+    """counterfactual_feature_relative grades each landing against its own true move: staying put
+    costs 1 for a small move and for a large one alike (the plain squared error charges the
+    small one almost nothing), landing on the target costs 0, and halfway costs a quarter."""
+    from ml.methods.homointerp import losses
+
+    torch.manual_seed(0)
+    source = torch.randn(2, 8, 4, 4)
+    target = source.clone()
+    target[0, :, 1, 1] += 0.05  # a smile's small move
+    target[1] += 1.0  # a hair colour's large one
+    stay = losses.relative_landing_loss(source, target, source, floor=0.0)
+    assert stay.item() == pytest.approx(1.0)
+    assert losses.relative_landing_loss(target, target, source).item() == pytest.approx(0.0)
+    halfway = losses.relative_landing_loss((source + target) / 2, target, source, floor=0.0)
+    assert halfway.item() == pytest.approx(0.25)
+    small_only = losses.relative_landing_loss(source[:1], target[:1], source[:1], floor=0.0)
+    assert small_only.item() == pytest.approx(1.0)
+    plain_small = losses.interpolation_target_loss(source[:1], target[:1])
+    plain_large = losses.interpolation_target_loss(source[1:], target[1:])
+    assert plain_small < plain_large / 100  # what the relative form mends
+    with pytest.raises(ConfigError, match="counterfactual_feature_weight"):
+        Config.preset("tiny", counterfactual_feature_relative=True)
+
+
+def test_the_relative_landing_trains_the_interpolator_alone():
+    """The relative landing is logged as the landing is and changes the interpolator's update
+    (the same seeded step with the plain landing leaves another interpolator), never the encoder's."""
+    from ml.data.world import ATTRIBUTES
+
+    def one_step(relative):
+        config = Config.preset("tiny", counterfactual_weight=5.0, counterfactual_feature_weight=5.0,
+                               counterfactual_feature_relative=relative, attribute_names=tuple(ATTRIBUTES))
+        trainer = Trainer(config)
+        batch = trainer.make_batches(None).batch(1)
+        record = trainer._counterfactual_step(trainer._input(batch.images), batch)
+        return record, trainer.model.interpolator.state_dict(), trainer.model.encoder.state_dict()
+
+    (_, interpolator, encoder), (relative, moved, kept) = one_step(False), one_step(True)
+    assert np.isfinite(relative["counterfactual_features"]) and relative["counterfactual_features"] > 0
+    assert any(not torch.equal(interpolator[key], moved[key]) for key in interpolator)
+    assert all(torch.equal(encoder[key], kept[key]) for key in encoder)
+
+
 def test_the_locality_term_keeps_a_slider_from_moving_the_features_outside_its_region():
     """counterfactual_locality_weight charges the interpolator for moving F outside the latent
     cells the true edit changes: trained on one batch with it, that share of the change falls

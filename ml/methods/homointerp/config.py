@@ -237,6 +237,13 @@ class Config(TrainingConfig):
     # small region over the source's maps), and success fell 0.46 -> 0.31.
     counterfactual_autoencode_weight: float = 0.0
     counterfactual_feature_weight: float = 0.0
+    # Not in the paper: the landing's error per blend over the length of its true move
+    # (`losses.relative_landing_loss`) instead of the plain squared error, in which a smile's or
+    # an age's move of F (a quarter of a fringe's in its largest cell) weighs next to nothing. The
+    # starter's smile and age sliders move F at right angles to where the truths move it (cosine
+    # with each truth's move 0.00 / 0.01, with their mean 0.01 / 0.03; hair colour 0.39 / 0.58),
+    # and a third of the length (48 faces, strength 1, toward the mean face).
+    counterfactual_feature_relative: bool = False
     # Not in the paper: that redraw's source maps are zeroed over the latent cells the true edit
     # changes (dilated by one, as for `counterfactual_locality_weight`), so the decoder must draw
     # the changed region from E(target) and the encoder must put it there. The two-skip starter's
@@ -398,6 +405,9 @@ class Config(TrainingConfig):
                               f"(the groups are {', '.join(self.group_names)})")
         if not 0 <= self.counterfactual_full_strength <= 1:
             raise ConfigError(f"counterfactual_full_strength is a share, got {self.counterfactual_full_strength}")
+        if self.counterfactual_feature_relative and not self.counterfactual_feature_weight > 0:
+            raise ConfigError("counterfactual_feature_relative grades the landing: it needs "
+                              "counterfactual_feature_weight > 0")
         if self.counterfactual_redraw_keep_detail and not self.counterfactual_autoencode_weight > 0:
             raise ConfigError("counterfactual_redraw_keep_detail grades the redraw: it needs "
                               "counterfactual_autoencode_weight > 0")

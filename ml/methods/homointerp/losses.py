@@ -90,6 +90,18 @@ def interpolation_target_loss(interpolated, target):
     return F.mse_loss(interpolated.float(), target.detach().float())
 
 
+def relative_landing_loss(landed, target, source, floor: float = 1e-4):
+    """Each sample's squared distance from where the interpolator landed to the target, over the
+    target's own from the source (1: no better than not moving), so that a smile's small move of F
+    counts as much as a hair colour's large one. The floor, a share of the source's energy, keeps
+    a blend at v near 0 (target near the source) from dividing by nothing."""
+    target, source = target.detach().float(), source.detach().float()
+    error = (landed.float() - target).pow(2).flatten(1).sum(1)
+    move = (target - source).pow(2).flatten(1).sum(1)
+    energy = source.pow(2).flatten(1).sum(1)
+    return (error / (move + floor * energy)).mean()
+
+
 def interpolated_labels(labels: Sequence[torch.Tensor], permuted: Sequence[torch.Tensor], strengths):
     """Soft targets a_k + v_k (a_perm,k - a_k) for each labelled group k."""
     return [a + strengths[:, k:k + 1] * (b - a) for k, (a, b) in enumerate(zip(labels, permuted))]
