@@ -310,7 +310,8 @@ class Config(TrainingConfig):
     # 0.56 of the 48 faces for g = 1 / 2 / 4 / 8 (identity 0.998 / 0.98 / 0.95 / 0.88) and bangs on
     # 0.62 / 0.77 / 0.85 / 0.69; the smile stays at 0.21-0.25. The age slider moves F less still:
     # at twice the strength (all sliders) Young reads on 0.06 (success 0.575, identity 0.72, ranks
-    # 0.54). A decoder that draws a move of F at its true size is what is missing.
+    # 0.54). Two things are missing: a decoder that draws a move of F at its true size, and
+    # sliders that move F where the truths do (see `counterfactual_feature_relative`).
     counterfactual_redraw_keep_detail: bool = False
     # Which groups the counterfactual update blends (names from `group_names`; empty: all), so a
     # fine-tune can work on the sliders that lag, and the share of its blends that go all the way

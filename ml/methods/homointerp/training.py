@@ -286,8 +286,10 @@ class Trainer(TrainingTask):
             with self._autocast():
                 landed = self.model.interpolator(features.detach(), self._input(references.detach()), strengths)
         if match_features:
-            landing = losses.relative_landing_loss(landed, target_features, features) \
-                if config.counterfactual_feature_relative else losses.interpolation_target_loss(landed, target_features)
+            if config.counterfactual_feature_relative:  # each blend against its own true move
+                landing = losses.relative_landing_loss(landed, target_features, features)
+            else:
+                landing = losses.interpolation_target_loss(landed, target_features)
             total = total + config.counterfactual_feature_weight * landing
             record["counterfactual_features"] = landing.item()
         if config.counterfactual_locality_weight > 0:
