@@ -237,18 +237,6 @@ class Config(TrainingConfig):
     # small region over the source's maps), and success fell 0.46 -> 0.31.
     counterfactual_autoencode_weight: float = 0.0
     counterfactual_feature_weight: float = 0.0
-    # Not in the paper: the landing's error per blend over the length of its true move
-    # (`losses.relative_landing_loss`) instead of the plain squared error, in which a smile's or
-    # an age's move of F (a quarter of a fringe's in its largest cell) weighs next to nothing. The
-    # starter's smile and age sliders move F at right angles to where the truths move it (cosine
-    # with each truth's move 0.00 / 0.01, with their mean 0.01 / 0.03; hair colour 0.39 / 0.58),
-    # and a third of the length (48 faces, strength 1, toward the mean face).
-    # Fine-tuning the starter's interpolator alone with it (weight 5, half the blends all the way,
-    # encoder and decoder frozen, lr 1e-4) did not turn them: the relative error fell 12 -> 1.3 in
-    # 150 steps, never below staying put (1), as every slider learnt to move less (a sixth of the
-    # truth's length by step 100, the angles unchanged). At step 100 success 0.525 -> 0.23,
-    # identity 0.84 -> 0.94, ranks 0.65 -> 0.56. Not shipped.
-    counterfactual_feature_relative: bool = False
     # Not in the paper: that redraw's source maps are zeroed over the latent cells the true edit
     # changes (dilated by one, as for `counterfactual_locality_weight`), so the decoder must draw
     # the changed region from E(target) and the encoder must put it there. The two-skip starter's
@@ -313,6 +301,18 @@ class Config(TrainingConfig):
     # 0.54). Two things are missing: a decoder that draws a move of F at its true size, and
     # sliders that move F where the truths do (see `counterfactual_feature_relative`).
     counterfactual_redraw_keep_detail: bool = False
+    # Not in the paper: the landing's error (`counterfactual_feature_weight`) per blend over the
+    # length of its true move (`losses.relative_landing_loss`) instead of the plain squared error,
+    # in which a smile's or an age's move of F (a quarter of a fringe's in its largest cell) weighs
+    # next to nothing. The starter's smile and age sliders move F at right angles to where the
+    # truths move it (cosine with each truth's move 0.00 / 0.01, with their mean 0.01 / 0.03; hair
+    # colour 0.39 / 0.58), and a third of the length (48 faces, strength 1, toward the mean face).
+    # Fine-tuning the starter's interpolator alone with it (weight 5, half the blends all the way,
+    # encoder and decoder frozen, lr 1e-4) did not turn them: the relative error fell 12 -> 1.3 in
+    # 150 steps, never below staying put (1), as every slider learnt to move less (a sixth of the
+    # truth's length by step 100, the angles unchanged). At step 100 success 0.525 -> 0.23,
+    # identity 0.84 -> 0.94, ranks 0.65 -> 0.56. Not shipped.
+    counterfactual_feature_relative: bool = False
     # Which groups the counterfactual update blends (names from `group_names`; empty: all), so a
     # fine-tune can work on the sliders that lag, and the share of its blends that go all the way
     # (v = 1) rather than a uniform part of it. Fine-tuning the starter on the expression and age
