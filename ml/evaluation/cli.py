@@ -119,12 +119,13 @@ def format_report(report: dict) -> str:
     for key, value in report["summary"].items():
         lines.append(f"{key:<26}{number(value):>8}")
     lines += ["", f"{'attribute':<20}{'success':>8}{'add':>7}{'remove':>7}{'identity':>9}{'outside':>8}"
-                  f"{'cf L1':>7}{'truth':>7}{'block':>7}"]
+                  f"{'cf L1':>7}{'truth':>7}{'blur 1':>7}{'block':>7}"]
     for attribute, entry in report["attributes"].items():
         lines.append(f"{attribute:<20}{number(entry['success']):>8}{number(entry['success_add']):>7}"
                      f"{number(entry['success_remove']):>7}{number(entry['identity_similarity']):>9}"
                      f"{number(entry['outside_change']):>8}{number(entry['counterfactual_l1']):>7}"
-                     f"{number(entry['true_success']):>7}{number(entry.get('block_ceiling')):>7}")
+                     f"{number(entry['true_success']):>7}{number(entry.get('blurred_truth_success')):>7}"
+                     f"{number(entry.get('block_ceiling')):>7}")
     if "styles" in report:
         lines += ["", f"{'style key':<20}{'fidelity':>9}{'all adds':>9}{'truth':>7}{'block':>7}{'shown':>7}"]
         for key, entry in report["styles"].items():

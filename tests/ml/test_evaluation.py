@@ -31,6 +31,20 @@ def test_spearman_orders_and_ties():
     assert spearman(np.arange(5), np.ones(5)) == 0.0  # a slider that moves nothing
 
 
+def test_blurred_truth_keeps_broad_changes_and_fades_one_pixel_strokes():
+    from ml.evaluation.edits import blurred_change
+
+    source = np.full((1, 32, 32, 3), 100, np.uint8)
+    target = source.copy()
+    target[0, 6:22, 6:22] = 200  # a patch, as a hair colour changes
+    target[0, 28, 2:30] = 200  # a stroke one pixel wide, as a wrinkle
+    assert np.array_equal(blurred_change(source, target, sigma=0), target)
+    blurred = blurred_change(source, target).astype(int)
+    assert abs(blurred[0, 14, 14] - 200).max() <= 2
+    assert (blurred[0, 28, 16] - 100).max() < 50  # under half the stroke's contrast is left
+    assert (blurred[0, 2, 28] == 100).all()
+
+
 def test_held_out_faces_are_new_people():
     params = faces.held_out_params(faces.eval_world(32), 8, seed=10_000)
     assert len(params) == 8
@@ -79,6 +93,8 @@ def test_elegant_evaluation_returns_every_key(tmp_path, graders):
     assert {"Bangs", "Eyeglasses", "Eyeglasses_color"} <= set(report["styles"])
     assert all(0.0 <= entry["block_ceiling"] <= 1.0 for entry in report["styles"].values())
     assert all(0.0 <= entry["block_ceiling"] <= 1.0 for entry in report["attributes"].values())
+    assert all(0.0 <= entry["blurred_truth_success"] <= 1.0 for entry in report["attributes"].values())
+    assert "blur 1" in format_report(report)
     assert (tmp_path / "figures" / "elegant-swap.png").is_file()
     assert (tmp_path / "figures" / "elegant-matrix.png").is_file()
 
