@@ -156,7 +156,8 @@ class Config(TrainingConfig):
     # classifier (its loss on the swaps 0.17 at step 2000, against 0.25 on real faces) while the
     # evaluation oracle still read the leftover frames as glasses. Fine-tuning the starter further
     # (lr 5e-5, its classifier restarted since exports leave it out) with weight 1 or 3 lost
-    # removals: glasses 6 -> 2-3 of 12 by step 500, success 0.944 -> 0.90-0.91.
+    # removals: glasses 6 -> 2-3 of 12 by step 500, success 0.944 -> 0.90-0.91. Again with weight 3
+    # at the starter's lr (1e-4): 2 / 3 of 12 at steps 250 / 500 (success 0.90 / 0.92).
     classifier_weight: float = 0.0
     small_scale_weight: float = 0.5  # weight of D2 (half resolution) against D1
     # Batches drawn per update while collecting batch_size positives and negatives.
