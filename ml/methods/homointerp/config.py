@@ -300,6 +300,19 @@ class Config(TrainingConfig):
     # at twice the strength (all sliders) Young reads on 0.06 (success 0.575, identity 0.72, ranks
     # 0.54). Two things are missing: a decoder that draws a move of F at its true size, and
     # sliders that move F where the truths do (see `counterfactual_feature_relative`).
+    # Nor did the decoder learn them on the source's unfaded maps, which hold the sharp face a line
+    # could be placed on: the decoder alone, the gate off (1024 sources outside the evaluation's
+    # faces with their toggles of the five graded attributes, smiles and ages twice as often,
+    # batch 16, region mean, boost 5, plus its pixel error on the source; its norms' statistics
+    # kept) lifted the mustache, bangs and hair colour ceilings (drawn so: 0.81 / 0.58 / 0.79 ->
+    # 0.94 / 0.67 / 0.98 by step 400 at lr 2e-4; its error 0.058 -> 0.031), the smile's and the
+    # age's not (0.19 / 0.04 at lr 2e-4, 0.21 / 0.08 at 1e-3, step 400). A conditional patch
+    # critic on (x, redraw) against (x, truth), weight 0.3, never told them apart (its loss 1.386,
+    # chance, over 250 steps). Graded whole with the gate off, the lr 2e-4 decoder edited no
+    # better (48 faces): success 0.50, identity 0.875, ranks 0.61; hair colour 0.81 -> 0.98,
+    # mustache 0.73 -> 0.60, bangs 0.85 -> 0.69. Regressed onto where a line may fall, a decoder
+    # draws its average, a blur, and the evaluation's blur-1 column says what a blur shows: the
+    # truth's change blurred by one pixel reads as a smile on 46% of the faces, as age on 8%.
     counterfactual_redraw_keep_detail: bool = False
     # Not in the paper: the landing's error (`counterfactual_feature_weight`) per blend over the
     # length of its true move (`losses.relative_landing_loss`) instead of the plain squared error,
@@ -312,6 +325,13 @@ class Config(TrainingConfig):
     # 150 steps, never below staying put (1), as every slider learnt to move less (a sixth of the
     # truth's length by step 100, the angles unchanged). At step 100 success 0.525 -> 0.23,
     # identity 0.84 -> 0.94, ranks 0.65 -> 0.56. Not shipped.
+    # Why the angles: the starter's expression and age branches hardly respond to their input. Their
+    # second layer's units fire on 6% of cells for the difference of two faces (20-30% in the other
+    # branches), and given the mean reference direction at 1, 3 or 10 times its length they return
+    # the same move (length 0.47 -> 0.51 for the smile), their biases' fixed pattern, T(0). The
+    # mean direction is also the same for every face, so even a live branch could move each face
+    # only along the truths' mean (24 faces: each truth's move meets the direction at cosine 0.19
+    # for the smile, 0.12 for age).
     counterfactual_feature_relative: bool = False
     # Which groups the counterfactual update blends (names from `group_names`; empty: all), so a
     # fine-tune can work on the sliders that lag, and the share of its blends that go all the way
