@@ -253,6 +253,48 @@ def test_an_image_skip_starts_as_the_plain_decoder_and_learns_from_the_full_size
     assert generator.decoder.image_skip.to_residual.weight.abs().sum() > 0
 
 
+def test_the_image_skips_eraser_starts_shut_opens_to_a_median_without_thin_strokes_and_learns():
+    """The eraser (not in the paper) adds g x (median5(x) - x) to the residual. Shut, as it starts,
+    an image-skip decoder's weights draw as they did; open, a stroke two pixels wide is gone and
+    a broad patch stays; training moves its gate at the image skip's lr."""
+    from ml.methods.elegant.networks import median_filter
+
+    with pytest.raises(ConfigError, match="image_skip"):
+        Config.preset("tiny", image_skip_erase=True)
+    image = torch.zeros(1, 3, 16, 16)
+    image[..., 2:4, :] = 1.0  # a stroke two pixels wide
+    image[..., 8:15, 4:11] = -1.0  # a patch
+    filtered = median_filter(image)
+    assert filtered[..., 2:4, :].abs().max() == 0 and torch.equal(filtered[..., 10:13, 6:9], image[..., 10:13, 6:9])
+
+    config = Config.preset("tiny", image_skip=True, image_skip_erase=True, counterfactual_weight=5.0, lr=1e-3)
+    plain = ElegantTrainer(Config.preset("tiny", image_skip=True)).generator
+    trainer = ElegantTrainer(config)
+    generator = trainer.generator
+    left = checkpoints.load_fitting({"decoder": generator.decoder}, {"decoder": plain.decoder.state_dict()})
+    assert set(left["decoder"]) == {"image_skip.erase_gate.bias", "image_skip.erase_gate.weight"}
+    generator.encoder.load_state_dict(plain.encoder.state_dict())
+    torch.manual_seed(7)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    gate = generator.decoder.image_skip.erase_gate
+    with torch.no_grad():
+        z, skips = plain.encode(image)
+        shut = generator.decoder(z, z, skips, image=image)
+        assert (shut - plain.decoder(z, z, skips, image=image)).abs().max() < 1 / 255
+        gate.bias.fill_(8.0)  # open everywhere
+        opened = generator.decoder(z, z, skips, image=image)
+        assert torch.allclose(opened - shut, (median_filter(image) - image) * (torch.sigmoid(torch.tensor(8.0)) -
+                                                                             torch.sigmoid(torch.tensor(-8.0))), atol=1e-5)
+        gate.bias.fill_(-8.0)
+
+    rates = {id(p): group["lr"] for group in trainer.optimizer_g.param_groups for p in group["params"]}
+    assert rates[id(gate.weight)] == config.lr * config.image_skip_lr_scale
+    stream = SameBatch(trainer.make_batches(None).batch(0))
+    for step in range(3):
+        trainer.train_step(stream, step)
+    assert gate.weight.abs().sum() > 0
+
+
 def test_skip_gates_pass_the_skips_whole_with_no_edit_and_learn_the_true_change_masks():
     """The skip gates (not in the paper) read the latent's change: with none the skips pass whole,
     so a gated decoder with a plain one's weights reconstructs exactly as it does; a swap fades
