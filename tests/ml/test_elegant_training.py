@@ -257,15 +257,22 @@ def test_the_image_skips_eraser_starts_shut_opens_to_a_median_without_thin_strok
     """The eraser (not in the paper) adds g x (median5(x) - x) to the residual. Shut, as it starts,
     an image-skip decoder's weights draw as they did; open, a stroke two pixels wide is gone and
     a broad patch stays; training moves its gate at the image skip's lr."""
-    from ml.methods.elegant.networks import median_filter
+    from ml.methods.elegant.networks import median_filter, median_of_five
+
+    for bits in range(32):  # the 0-1 principle: a network that sorts every 0/1 input sorts all
+        values = [torch.tensor(float(bits >> k & 1)) for k in range(5)]
+        assert median_of_five(values) == torch.stack(values).median()
 
     with pytest.raises(ConfigError, match="image_skip"):
         Config.preset("tiny", image_skip_erase=True)
     image = torch.zeros(1, 3, 16, 16)
     image[..., 2:4, :] = 1.0  # a stroke two pixels wide
     image[..., 8:15, 4:11] = -1.0  # a patch
+    for row in range(16):
+        image[..., row, (row + 5) % 16] = 1.0  # a diagonal one pixel wide
     filtered = median_filter(image)
-    assert filtered[..., 2:4, :].abs().max() == 0 and torch.equal(filtered[..., 10:13, 6:9], image[..., 10:13, 6:9])
+    assert filtered[..., 2:4, :].abs().max() == 0 and filtered[..., :6, :].abs().max() == 0
+    assert torch.equal(filtered[..., 10:13, 6:9], image[..., 10:13, 6:9])
 
     config = Config.preset("tiny", image_skip=True, image_skip_erase=True, counterfactual_weight=5.0, lr=1e-3)
     plain = ElegantTrainer(Config.preset("tiny", image_skip=True)).generator

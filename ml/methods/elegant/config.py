@@ -143,9 +143,9 @@ class Config(TrainingConfig):
     # contrast, and the eyes keep the lenses' look (the truth shows the lashes and liner the lenses
     # hid); the oracle reads them as glasses.
     image_skip: bool = False
-    # Not in the paper: the image skip also gates an eraser, residual += g * (median5(x) - x), g in
-    # (0, 1) per pixel from its hidden layer (`ImageSkip`). A 5 x 5 median takes out any stroke
-    # under three pixels wide, so where g is 1 a glasses frame goes whole, which the residual's
+    # Not in the paper: the image skip also gates an eraser, residual += g * (median(x) - x), g in
+    # (0, 1) per pixel from its hidden layer (`ImageSkip`). A 5 x 5 median (`median_filter`) takes
+    # out any stroke under three pixels wide, so where g is 1 a glasses frame goes whole, which the residual's
     # own path did only to about half its contrast: pasting the truth over the frames alone
     # (the source's glasses segment outside the eyes) turned the starter's glasses removals from
     # 6 to 9 of 12, pasting it over the eyes none.
