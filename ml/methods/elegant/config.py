@@ -150,6 +150,12 @@ class Config(TrainingConfig):
     # (the source's glasses segment outside the eyes) turned the starter's glasses removals from
     # 6 to 9 of 12, pasting it over the eyes none.
     image_skip_erase: bool = False
+    # Its gate starts shut (`ImageSkip.zero_output_`), where the swaps' loss hardly reaches it:
+    # fine-tuned from the starter, it stayed at 0.001 over the frames for 250 steps. This weight
+    # teaches it where erasing helps, by the cross-entropy of its logits on the swaps C and D to
+    # the true change's pixels that the median brings at least halfway to the truth, and on the
+    # reconstructions A' and B' to none (`ElegantTrainer._erase_gate_loss`).
+    erase_gate_weight: float = 0.0
     image_skip_lr_scale: float = 10.0  # like the gates: at the decoder's lr it barely left zero in 500 steps
     # Not in the paper (AttGAN's classification constraint): an attribute classifier, trained on
     # the real A and B, grades the swaps C and D, and the generator's loss adds this weight times
@@ -196,5 +202,8 @@ class Config(TrainingConfig):
             raise ConfigError(f"swap_skip_share is a share of a skip's channels, in (0, 1], got {self.swap_skip_share}")
         if self.image_skip_erase and not self.image_skip:
             raise ConfigError("image_skip_erase gates an eraser from the image skip: set image_skip too")
+        if self.erase_gate_weight and not (self.image_skip_erase and self.counterfactual_weight):
+            raise ConfigError("erase_gate_weight needs image_skip_erase and the synthetic world's "
+                              "counterfactuals (counterfactual_weight > 0)")
         if (self.image_size // 2) // 2 ** len(self.discriminator_channels) < 1:
             raise ConfigError(f"image_size {self.image_size} is too small for the half-scale discriminator")

@@ -107,6 +107,7 @@ class ImageSkip(nn.Module):
         # The eraser's gate (`Config.image_skip_erase`): where it opens, the output is the image's
         # median (`median_filter`), in which strokes under three pixels wide are gone.
         self.erase_gate = nn.Conv2d(hidden, 1, 3, padding=1) if erase else None
+        self.gate_logits: torch.Tensor | None = None  # the last call's, for the trainer's gate loss
         self.zero_output_()
 
     def zero_output_(self) -> None:
@@ -125,8 +126,9 @@ class ImageSkip(nn.Module):
         hidden = self.mix(torch.cat([features, image.to(features.dtype)], dim=1))
         if self.erase_gate is None:
             return self.to_residual(hidden), None
-        gate = torch.sigmoid(self.erase_gate(hidden).float())
-        return self.to_residual(hidden), gate * (median_filter(image.float()) - image.float())
+        self.gate_logits = self.erase_gate(hidden).float()
+        erased = torch.sigmoid(self.gate_logits) * (median_filter(image.float()) - image.float())
+        return self.to_residual(hidden), erased
 
 
 # A sorting network for five values (nine compare-exchanges): after it, index 2 holds the median.

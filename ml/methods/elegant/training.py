@@ -17,7 +17,8 @@ With `style_weight` / `style_cycle_weight` > 0 it also adds the style read-out's
 A's block and on the block of D encoded again (`StyleReadout`), both toward A's true style.
 With `skip_gates` the decoder fades the receiver's skips where the edit redraws (`SkipGates`),
 and `skip_gate_weight` teaches the gates each swap's true change mask. With `swap_skips` a swap
-exchanges the split skips' blocks too; with `image_skip` the decoder also sees the input image.
+exchanges the split skips' blocks too; with `image_skip` the decoder also sees the input image,
+and with `image_skip_erase` gates a median's erasure, the gate taught by `erase_gate_weight`.
 With `classifier_weight` > 0 an attribute classifier learns the labels of A and B (step 4) and
 the generator's loss adds its cross-entropy on C and D toward y_C and y_D (step 5).
 """
@@ -245,10 +246,13 @@ class ElegantTrainer(TrainingTask):
             loss_class = losses.attribute_loss(swap_logits, torch.cat([y_c, y_d]))
             loss_g = loss_g + config.classifier_weight * loss_class
             classifier_logged["classifier_swaps"] = loss_class.detach()
-        loss_gate = None
+        loss_gate = loss_erase = None
         if config.skip_gate_weight and targets is not None:
             loss_gate = self._gate_loss(fades, targets, [image_a, image_b])
             loss_g = loss_g + config.skip_gate_weight * loss_gate
+        if config.erase_gate_weight and targets is not None:
+            loss_erase = self._erase_gate_loss(targets, [image_a, image_b])
+            loss_g = loss_g + config.erase_gate_weight * loss_erase
         style_logged = {}
         if self.style_readout is not None and self.style_readout.keys(attribute):
             style_loss, style_logged = self._style_loss(z[:image_a.shape[0]], swap_d, attribute, styles)
@@ -267,6 +271,8 @@ class ElegantTrainer(TrainingTask):
             logged[f"counterfactual/{name}"] = logged["counterfactual"] = loss_cf.detach()
         if loss_gate is not None:
             logged["skip_gate"] = loss_gate.detach()
+        if loss_erase is not None:
+            logged["erase_gate"] = loss_erase.detach()
         return {**logged, **style_logged, **classifier_logged}
 
     def _train_classifier(self, images: torch.Tensor, labels_01: torch.Tensor) -> torch.Tensor:
@@ -294,6 +300,23 @@ class ElegantTrainer(TrainingTask):
             total = total + F.binary_cross_entropy_with_logits(
                 logits, F.adaptive_max_pool2d(masks, logits.shape[-2:]))
         return total / max(len(fades), 1)
+
+    def _erase_gate_loss(self, targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Cross-entropy of the eraser's gate logits of the last decode [A', B', C, D] to where
+        erasing helps: on a swap, the pixels its truth changes that the source's median brings
+        at least halfway to the truth; on a reconstruction, none."""
+        from ml.methods.elegant.networks import median_filter
+
+        masks = []
+        for target, source in zip(targets, sources):
+            target, source = target.float(), source.float()
+            left = (source - target).abs().mean(1, keepdim=True)
+            after = (median_filter(source) - target).abs().mean(1, keepdim=True)
+            masks.append(change_mask(target, source) * (after <= 0.5 * left).float())
+        swaps = torch.cat(masks)
+        logits = self.generator.decoder.image_skip.gate_logits
+        wanted = torch.cat([torch.zeros_like(swaps), swaps])
+        return F.binary_cross_entropy_with_logits(logits, wanted.to(logits.dtype))
 
     def _style_loss(self, z_a: torch.Tensor, swap_d: torch.Tensor, attribute: int,
                     styles: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
