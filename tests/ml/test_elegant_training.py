@@ -291,11 +291,12 @@ def test_the_image_skips_eraser_starts_shut_opens_to_a_median_without_thin_strok
         z, skips = plain.encode(image)
         shut = generator.decoder(z, z, skips, image=image)
         assert (shut - plain.decoder(z, z, skips, image=image)).abs().max() < 1 / 255
-        gate.bias.fill_(8.0)  # open everywhere
+        gain = generator.decoder.image_skip.GATE_GAIN
+        gate.bias.fill_(8.0 / gain)  # open everywhere: logit 8
         opened = generator.decoder(z, z, skips, image=image)
         assert torch.allclose(opened - shut, (median_filter(image) - image) * (torch.sigmoid(torch.tensor(8.0)) -
                                                                              torch.sigmoid(torch.tensor(-8.0))), atol=1e-5)
-        gate.bias.fill_(-8.0)
+        gate.bias.fill_(-8.0 / gain)
 
     rates = {id(p): group["lr"] for group in trainer.optimizer_g.param_groups for p in group["params"]}
     assert rates[id(gate.weight)] == config.lr * config.image_skip_lr_scale
