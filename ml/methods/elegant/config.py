@@ -154,7 +154,7 @@ class Config(TrainingConfig):
     # fine-tuned from the starter, it stayed at 0.001 over the frames for 250 steps. This weight
     # teaches it where erasing helps, by the cross-entropy of its logits on the swaps C and D to
     # the true change's pixels that the median brings at least halfway to the truth, and on the
-    # reconstructions A' and B' to none (`ElegantTrainer._erase_gate_loss`).
+    # reconstructions A' and B' to none, the two sides weighed alike (`ElegantTrainer._erase_gate_loss`).
     erase_gate_weight: float = 0.0
     image_skip_lr_scale: float = 10.0  # like the gates: at the decoder's lr it barely left zero in 500 steps
     # Not in the paper (AttGAN's classification constraint): an attribute classifier, trained on

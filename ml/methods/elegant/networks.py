@@ -111,9 +111,9 @@ class ImageSkip(nn.Module):
         self.zero_output_()
 
     # The gate's conv output times this is its logit: an Adam step moves a weight by about the
-    # lr, and at a gain of 1 a gate taught where to open (`erase_gate_weight`) was still shut
-    # (logit -7.8 from -8) after 250 steps at 10 x the lr.
-    GATE_GAIN = 10.0
+    # lr, so a gate taught where to open (`erase_gate_weight`) opens at most lr x gain a step
+    # (its logit -8 -> -7.8 in 250 steps at a gain of 1 and 10 x the starter's lr, -7.3 in 125 at 10).
+    GATE_GAIN = 30.0
 
     def zero_output_(self) -> None:
         """Adds nothing: the residual's conv at zero, the eraser's gate shut (logit -8: 3e-4 of

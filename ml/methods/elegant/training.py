@@ -315,8 +315,13 @@ class ElegantTrainer(TrainingTask):
             masks.append(change_mask(target, source) * (after <= 0.5 * left).float())
         swaps = torch.cat(masks)
         logits = self.generator.decoder.image_skip.gate_logits
-        wanted = torch.cat([torch.zeros_like(swaps), swaps])
-        return F.binary_cross_entropy_with_logits(logits, wanted.to(logits.dtype))
+        wanted = torch.cat([torch.zeros_like(swaps), swaps]).to(logits.dtype)
+        # where to open is a few pixels in a thousand: each side's mean weighs half, or the shut
+        # gate's small error on all the others outweighs the frames (the gate stayed shut)
+        errors = F.binary_cross_entropy_with_logits(logits, wanted, reduction="none")
+        opened = (errors * wanted).sum() / wanted.sum().clamp(min=1.0)
+        shut = (errors * (1 - wanted)).sum() / (1 - wanted).sum().clamp(min=1.0)
+        return (opened + shut) / 2
 
     def _style_loss(self, z_a: torch.Tensor, swap_d: torch.Tensor, attribute: int,
                     styles: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
