@@ -159,7 +159,7 @@ class Config(TrainingConfig):
     # 600) the gate opened over the frames (mean 0.55 / 0.68 / 0.80 / 0.73 / 0.78 / 0.83), but also
     # over the eyes (0.23-0.52) and a little everywhere (0.08-0.14; 0.04-0.11 with no edit), and
     # glasses removals went 3 / 4 / 4 / 5 / 6 / 6 of 12, the starter's 6 at best, while glasses
-    # were added less surely (1.0 -> 0.89-0.97): success 0.944 -> 0.89-0.92. The median took the
+    # were added less surely (1.0 -> 0.89-0.97): success 0.944 -> 0.875-0.92. The median took the
     # lashes and liner the truth shows, and the residual's own path still drew ghosts of the
     # frames over it. Not shipped.
     erase_gate_weight: float = 0.0
