@@ -256,7 +256,7 @@ def test_an_image_skip_starts_as_the_plain_decoder_and_learns_from_the_full_size
 def test_the_image_skips_eraser_starts_shut_opens_to_a_median_without_thin_strokes_and_learns():
     """The eraser (not in the paper) adds g x (median5(x) - x) to the residual. Shut, as it starts,
     an image-skip decoder's weights draw as they did; open, a stroke two pixels wide is gone and
-    a broad patch stays; training moves its gate at the image skip's lr."""
+    a broad patch stays; its gate learns at the image skip's lr, taught where the median helps."""
     from ml.methods.elegant.networks import median_filter, median_of_five
 
     for bits in range(32):  # the 0-1 principle: a network that sorts every 0/1 input sorts all
@@ -267,6 +267,8 @@ def test_the_image_skips_eraser_starts_shut_opens_to_a_median_without_thin_strok
         Config.preset("tiny", image_skip_erase=True)
     with pytest.raises(ConfigError, match="erase_gate_weight"):
         Config.preset("tiny", image_skip=True, erase_gate_weight=1.0, counterfactual_weight=5.0)
+    with pytest.raises(ConfigError, match="torch_compile=false"):
+        Config.preset("starter", image_skip_erase=True, erase_gate_weight=1.0)
     image = torch.zeros(1, 3, 16, 16)
     image[..., 2:4, :] = 1.0  # a stroke two pixels wide
     image[..., 8:15, 4:11] = -1.0  # a patch

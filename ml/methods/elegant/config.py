@@ -212,5 +212,9 @@ class Config(TrainingConfig):
         if self.erase_gate_weight and not (self.image_skip_erase and self.counterfactual_weight):
             raise ConfigError("erase_gate_weight needs image_skip_erase and the synthetic world's "
                               "counterfactuals (counterfactual_weight > 0)")
+        if self.erase_gate_weight and self.torch_compile:
+            # the loss reads the logits the eraser keeps from its last call, a side effect that a
+            # compiled graph need not keep; only eager runs were measured
+            raise ConfigError("erase_gate_weight trains eagerly: set torch_compile=false")
         if (self.image_size // 2) // 2 ** len(self.discriminator_channels) < 1:
             raise ConfigError(f"image_size {self.image_size} is too small for the half-scale discriminator")

@@ -111,8 +111,8 @@ class ImageSkip(nn.Module):
         self.zero_output_()
 
     # The gate's conv output times this is its logit: an Adam step moves a weight by about the
-    # lr, so a gate taught where to open (`erase_gate_weight`) opens at most lr x gain a step
-    # (its logit -8 -> -7.8 in 250 steps at a gain of 1 and 10 x the starter's lr, -7.3 in 125 at 10).
+    # lr, so a gate taught where to open (`erase_gate_weight`) opens by at most lr x gain a step
+    # (at a gain of 1 and 10 x the starter's lr its logit went -8 -> -7.8 in 250 steps).
     GATE_GAIN = 30.0
 
     def zero_output_(self) -> None:

@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from ml.methods.elegant import losses
 from ml.methods.elegant.config import Config
 from ml.methods.elegant.networks import (build_classifier, build_discriminators, build_generator,
-                                         build_references, build_skip_references, build_style_readout)
+                                         build_references, build_skip_references, build_style_readout,
+                                         median_filter)
 from ml.training.counterfactuals import CounterfactualPairs, change_mask, counterfactual_loss
 from ml.training.data import BatchStream, ImageAttributeSet, InMemoryBatches, images_to_tensor
 from ml.training.images import make_grid
@@ -305,8 +306,6 @@ class ElegantTrainer(TrainingTask):
         """Cross-entropy of the eraser's gate logits of the last decode [A', B', C, D] to where
         erasing helps: on a swap, the pixels its truth changes that the source's median brings
         at least halfway to the truth; on a reconstruction, none."""
-        from ml.methods.elegant.networks import median_filter
-
         masks = []
         for target, source in zip(targets, sources):
             target, source = target.float(), source.float()
