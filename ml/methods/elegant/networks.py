@@ -129,11 +129,11 @@ class ImageSkip(nn.Module):
         gated median change, None without an eraser)."""
         features = F.interpolate(features, size=image.shape[-2:], mode="nearest")
         hidden = self.mix(torch.cat([features, image.to(features.dtype)], dim=1))
+        added = self.to_residual(hidden)
         if self.erase_gate is None:
-            return self.to_residual(hidden), None
+            return added, None
         self.gate_logits = self.erase_gate(hidden).float() * self.GATE_GAIN
-        erased = torch.sigmoid(self.gate_logits) * (median_filter(image.float()) - image.float())
-        return self.to_residual(hidden), erased
+        return added, torch.sigmoid(self.gate_logits) * (median_filter(image.float()) - image.float())
 
 
 # A sorting network for five values (nine compare-exchanges): after it, index 2 holds the median.
