@@ -105,7 +105,9 @@ class ImageSkip(nn.Module):
         self.mix = ConvBlock(features + image_channels, hidden, 3, act="relu")
         self.to_residual = nn.Conv2d(hidden, image_channels, 3, padding=1)
         # The eraser's gate (`Config.image_skip_erase`): where it opens, the output is the image's
-        # median (`median_filter`), in which strokes under three pixels wide are gone.
+        # median (`median_filter`), in which strokes under three pixels wide are gone, in place of
+        # what the residual drew there (added to it, the residual's half-cancelled frame drew a
+        # ghost over the erased one).
         self.erase_gate = nn.Conv2d(hidden, 1, 3, padding=1) if erase else None
         self.gate_logits: torch.Tensor | None = None  # the last call's, for the trainer's gate loss
         self.zero_output_()
@@ -125,15 +127,29 @@ class ImageSkip(nn.Module):
             nn.init.constant_(self.erase_gate.bias, -8.0 / self.GATE_GAIN)
 
     def forward(self, features: torch.Tensor, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(what to add to the residual's pre-activation, what to add to the residual itself: the
-        gated median change, None without an eraser)."""
+        """(what to add to the residual's pre-activation, the eraser's gate g in (0, 1) per pixel:
+        None without an eraser)."""
         features = F.interpolate(features, size=image.shape[-2:], mode="nearest")
         hidden = self.mix(torch.cat([features, image.to(features.dtype)], dim=1))
         added = self.to_residual(hidden)
         if self.erase_gate is None:
             return added, None
         self.gate_logits = self.erase_gate(hidden).float() * self.GATE_GAIN
-        return added, torch.sigmoid(self.gate_logits) * (median_filter(image.float()) - image.float())
+        return added, torch.sigmoid(self.gate_logits)
+
+    # The median's change (any channel, on the [-1, 1] scale) at which the eraser may act in full:
+    # a frame's is about 0.4, smooth skin's under 0.01.
+    STROKE = 0.1
+
+    @classmethod
+    def erase(cls, residual: torch.Tensor, gate: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        """The residual where the gate is shut, the median's change where it is open, over the
+        image's thin strokes alone: where the median changes nothing there is nothing to erase,
+        and an open gate would only undraw what the residual draws there (an added frame)."""
+        image = image.float()
+        change = median_filter(image) - image
+        stroke = (change.abs().amax(dim=1, keepdim=True) / cls.STROKE).clamp(max=1.0)
+        return torch.lerp(residual.float(), change, gate * stroke)
 
 
 # A sorting network for five values (nine compare-exchanges): after it, index 2 holds the median.
@@ -193,15 +209,15 @@ class Decoder(nn.Module):
                     fades.append(self.gates.fade_logit(index, code, skip))
                     skip = skip * (1.0 - amount * torch.sigmoid(fades[-1].float())).to(skip.dtype)
                 x = x + skip  # out of place: the official in-place add breaks autograd
-        pre_activation, erased = self.to_residual(x), None
+        pre_activation, erase_gate = self.to_residual(x), None
         if self.image_skip is not None:
             if image is None:
                 raise ValueError("this decoder has an image skip: pass the image the residual is added to")
-            added, erased = self.image_skip(x, image)
+            added, erase_gate = self.image_skip(x, image)
             pre_activation = pre_activation + added
         residual = self.squash(pre_activation)
-        if erased is not None:
-            residual = residual.float() + erased
+        if erase_gate is not None:
+            residual = self.image_skip.erase(residual, erase_gate, image)
         return (residual, fades) if return_fades else residual
 
 

@@ -305,22 +305,25 @@ class ElegantTrainer(TrainingTask):
     def _erase_gate_loss(self, targets: Sequence[torch.Tensor], sources: Sequence[torch.Tensor]) -> torch.Tensor:
         """Cross-entropy of the eraser's gate logits of the last decode [A', B', C, D] to where
         erasing helps: on a swap, the pixels its truth changes that the source's median brings
-        at least halfway to the truth; on a reconstruction, none."""
-        masks = []
+        at least halfway to the truth; nowhere else, on a reconstruction none."""
+        helps, changed = [], []
         for target, source in zip(targets, sources):
             target, source = target.float(), source.float()
             left = (source - target).abs().mean(1, keepdim=True)
             after = (median_filter(source) - target).abs().mean(1, keepdim=True)
-            masks.append(change_mask(target, source) * (after <= 0.5 * left).float())
-        swaps = torch.cat(masks)
+            changed.append(change_mask(target, source))
+            helps.append(changed[-1] * (after <= 0.5 * left).float())
+        helps, changed = torch.cat(helps), torch.cat(changed)
         logits = self.generator.decoder.image_skip.gate_logits
-        wanted = torch.cat([torch.zeros_like(swaps), swaps]).to(logits.dtype)
-        # where to open is a few pixels in a thousand: each side's mean weighs half, or the shut
-        # gate's small error on all the others outweighs the frames (the gate stayed shut)
+        wanted = torch.cat([torch.zeros_like(helps), helps]).to(logits.dtype)
+        drawn = torch.cat([torch.zeros_like(changed), changed - helps]).to(logits.dtype)
         errors = F.binary_cross_entropy_with_logits(logits, wanted, reduction="none")
-        opened = (errors * wanted).sum() / wanted.sum().clamp(min=1.0)
-        shut = (errors * (1 - wanted)).sum() / (1 - wanted).sum().clamp(min=1.0)
-        return (opened + shut) / 2
+        # where to open is a few pixels in a thousand, and so is where a swap draws what the
+        # median cannot give (an added frame): each part's mean weighs a third, or the shut gate's
+        # small error on all the rest outweighed the frames (the gate stayed shut), and an open
+        # gate over an added frame (which the eraser then undrew) weighed nothing
+        parts = (wanted, drawn, 1 - wanted - drawn)
+        return sum((errors * part).sum() / part.sum().clamp(min=1.0) for part in parts) / len(parts)
 
     def _style_loss(self, z_a: torch.Tensor, swap_d: torch.Tensor, attribute: int,
                     styles: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
