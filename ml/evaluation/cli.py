@@ -79,12 +79,14 @@ def evaluate(method: str, editor, graders, count: int = 48, seed: int = 10_000,
              figures_dir: str | Path | None = DEFAULT_FIGURES, photos=None, pose: str | None = None) -> dict:
     """The whole evaluation of one editor: metrics, and (with figures_dir) figures and photos.
     `pose`: the held-out faces' head-pose distribution (default: the one the editor's crop holds)."""
+    from ml.evaluation.edits import pooled_success_interval
     from ml.evaluation.photos import PHOTOS, edit_photos
 
     module = method_module(method)
     start = time.perf_counter()
     report = {"method": method, **module.evaluate(editor, graders, count=count, seed=seed, pose=pose),
               "graders": graders.describe()}
+    report["attribute_success_interval"] = pooled_success_interval(report["attributes"])
     if figures_dir is not None:
         figures_dir = Path(figures_dir)
         report["figures"] = module.figures(editor, figures_dir, pose=pose)
@@ -116,12 +118,18 @@ def format_report(report: dict) -> str:
     lines = [f"{report['method']}: {report['faces']} held-out synthetic people (seed {report['seed']}, "
              f"{report.get('pose', 'wide')} poses)", ""]
     lines.append(f"{'metric':<26}{'value':>8}")
+    def interval(bounds) -> str:
+        return f"{bounds[0]:.2f}-{bounds[1]:.2f}" if bounds else "-"
+
     for key, value in report["summary"].items():
         lines.append(f"{key:<26}{number(value):>8}")
-    lines += ["", f"{'attribute':<20}{'success':>8}{'add':>7}{'remove':>7}{'identity':>9}{'outside':>8}"
+        if key == "attribute_success" and "attribute_success_interval" in report:
+            lines[-1] += f"   (95%: {interval(report['attribute_success_interval'])})"
+    lines += ["", f"{'attribute':<20}{'success':>8}{'95%':>11}{'add':>7}{'remove':>7}{'identity':>9}{'outside':>8}"
                   f"{'cf L1':>7}{'truth':>7}{'blur 1':>7}{'block':>7}"]
     for attribute, entry in report["attributes"].items():
-        lines.append(f"{attribute:<20}{number(entry['success']):>8}{number(entry['success_add']):>7}"
+        lines.append(f"{attribute:<20}{number(entry['success']):>8}{interval(entry.get('success_interval')):>11}"
+                     f"{number(entry['success_add']):>7}"
                      f"{number(entry['success_remove']):>7}{number(entry['identity_similarity']):>9}"
                      f"{number(entry['outside_change']):>8}{number(entry['counterfactual_l1']):>7}"
                      f"{number(entry['true_success']):>7}{number(entry.get('blurred_truth_success')):>7}"

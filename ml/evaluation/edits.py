@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ml.evaluation.faces import FaceSet, attribute_region
-from ml.evaluation.grading import Graders, mean_abs
+from ml.evaluation.grading import Graders, mean_abs, success_interval
 
 # The blur of `blurred_change` that the grading applies to each true edit: one pixel. The world
 # draws some attributes with strokes a pixel or two wide (a smile's folds, age's wrinkles), and
@@ -41,6 +41,7 @@ def grade_edits(graders: Graders, attribute: str, sources: FaceSet, edited: np.n
     result = {
         "faces": int(len(edited)),
         "success": float(success.mean()),
+        "success_interval": success_interval(success.sum(), len(success)),
         "success_add": float(success[added].mean()) if added.any() else None,
         "success_remove": float(success[removed].mean()) if removed.any() else None,
         "identity_similarity": float(graders.identity_similarity(edited, sources.images).mean()),
@@ -82,3 +83,12 @@ def encode_all(editor, images: np.ndarray) -> tuple[list, float]:
 def mean_over(per_attribute: dict, key: str) -> float:
     values = [entry[key] for entry in per_attribute.values() if entry.get(key) is not None]
     return float(np.mean(values)) if values else float("nan")
+
+
+def pooled_success_interval(per_attribute: dict) -> tuple[float, float]:
+    """The 95% interval of the attribute success over every attribute's edits together, each
+    edit counted as a trial of its own (the same faces edit every attribute, so this is a little
+    narrower than the truth)."""
+    successes = sum(round(entry["success"] * entry["faces"]) for entry in per_attribute.values())
+    return success_interval(successes, sum(entry["faces"] for entry in per_attribute.values()))
+

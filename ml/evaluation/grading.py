@@ -95,3 +95,16 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     rx, ry = rx - rx.mean(), ry - ry.mean()
     denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
     return float((rx * ry).sum() / denominator) if denominator > 0 else 0.0
+
+
+
+def success_interval(successes: int, trials: int) -> tuple[float, float]:
+    """The 95% Wilson score interval of a success rate: on 48 faces a rate of 0.94 is anywhere
+    from about 0.83 to 0.98, so goals a few hundredths apart are not told apart by one
+    evaluation. Unlike the normal approximation it stays inside [0, 1] at 0 and n of n."""
+    from scipy.stats import binomtest
+
+    if trials <= 0:
+        return 0.0, 1.0
+    interval = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)

@@ -45,6 +45,21 @@ def test_blurred_truth_keeps_broad_changes_and_fades_one_pixel_strokes():
     assert (blurred[0, 2, 28] == 100).all()
 
 
+def test_success_intervals_are_wilson_intervals_that_narrow_with_more_faces():
+    from ml.evaluation.edits import pooled_success_interval
+    from ml.evaluation.grading import success_interval
+
+    assert success_interval(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))  # not (0, 0)
+    assert success_interval(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+    assert success_interval(42, 48) == (pytest.approx(0.753, abs=1e-3), pytest.approx(0.941, abs=1e-3))
+    low_48, high_48 = success_interval(45, 48)
+    low_480, high_480 = success_interval(450, 480)
+    assert low_48 < low_480 < 45 / 48 < high_480 < high_48
+    # over attributes: every edit a trial, so two attributes of 48 faces grade as 96
+    pooled = pooled_success_interval({"A": {"success": 1.0, "faces": 48}, "B": {"success": 0.75, "faces": 48}})
+    assert pooled == success_interval(84, 96)
+
+
 def test_held_out_faces_are_new_people():
     params = faces.held_out_params(faces.eval_world(32), 8, seed=10_000)
     assert len(params) == 8
@@ -61,6 +76,11 @@ def _check_report(method: str, report: dict, editor):
     for key in RECORDED_KEYS + (METHOD_KEYS[method], "outside_change", "counterfactual_l1"):
         assert key in summary and math.isfinite(summary[key]), key
     assert 0.0 <= summary["attribute_success"] <= 1.0
+    low, high = report["attribute_success_interval"]
+    assert low <= summary["attribute_success"] <= high
+    for entry in report["attributes"].values():
+        low, high = entry["success_interval"]
+        assert 0.0 <= low <= entry["success"] <= high <= 1.0 and high - low > 0.1  # a handful of faces
     metrics = recorded_metrics(method, report)
     assert set(RECORDED_KEYS) | {METHOD_KEYS[method]} <= set(metrics)
     _check_control_success(metrics, editor)
