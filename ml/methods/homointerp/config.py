@@ -332,6 +332,17 @@ class Config(TrainingConfig):
     # mean direction is also the same for every face, so even a live branch could move each face
     # only along the truths' mean (24 faces: each truth's move meets the direction at cosine 0.19
     # for the smile, 0.12 for age).
+    # Nor does a fresh start bring them to life. With the two branches re-initialised and the
+    # interpolator fine-tuned alone (encoder and decoder frozen, lr 2e-4, two threads; 48 faces),
+    # on every group's blends: success 0.48-0.50 and ranks 0.62-0.68 at steps 125-750 (the smile's
+    # 0.20 at best, age's 0.41-0.49), hair colour 0.81 -> 0.63; on the expression and age blends
+    # alone (`counterfactual_groups`): success 0.54 / 0.55 / 0.58 at steps 100 / 300 / 500, ranks
+    # 0.65 / 0.70 / 0.64, but all of the rise was the hair and beard sliders', moved by the other
+    # losses (blond 0.81 -> 0.96, its identity 0.57 -> 0.52; mean identity 0.84 -> 0.80), while
+    # the smile and age sliders still moved their intensity by 0.002 / 0.026. Even a perfect
+    # interpolator, one that lands on E(truth) v of the way, moves the smile's intensity by 0.005
+    # (rank 0.10) and age's by 0.09 (rank 0.69) through this encoder and decoder (48 faces): the
+    # smile is lost before the interpolator.
     counterfactual_feature_relative: bool = False
     # Which groups the counterfactual update blends (names from `group_names`; empty: all), so a
     # fine-tune can work on the sliders that lag, and the share of its blends that go all the way
