@@ -97,7 +97,6 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float((rx * ry).sum() / denominator) if denominator > 0 else 0.0
 
 
-
 def success_interval(successes: int, trials: int) -> tuple[float, float]:
     """The 95% Wilson score interval of a success rate: on 48 faces a rate of 0.94 is anywhere
     from about 0.83 to 0.98, so goals a few hundredths apart are not told apart by one
