@@ -86,17 +86,19 @@
   }
 
   // How often each control's edits worked in the model's evaluation, from the version's metrics:
-  // `control_success/CONTROL/ATTRIBUTE` (ml/evaluation/cli.py) -> {CONTROL: [{attribute, success}]}.
+  // `control_success/CONTROL/ATTRIBUTE` and `eval_faces` (ml/evaluation/cli.py) ->
+  // {CONTROL: [{attribute, success, faces}]}; the count says how far to trust the share.
   const BENCHMARK_PREFIX = "control_success/";
   const BENCHMARK_LOW = 0.5; // below this share of test edits a control is flagged as unreliable
 
   function benchmarksOf(metrics) {
     const result = {};
+    const faces = Number.isInteger(metrics?.eval_faces) ? metrics.eval_faces : null;
     for (const [key, success] of Object.entries(metrics || {})) {
       if (!key.startsWith(BENCHMARK_PREFIX) || typeof success !== "number") continue;
       const [name, attribute] = key.slice(BENCHMARK_PREFIX.length).split("/");
       if (!name || !attribute) continue;
-      (result[name] = result[name] || []).push({ attribute, success });
+      (result[name] = result[name] || []).push({ attribute, success, faces });
     }
     return result;
   }
@@ -105,11 +107,12 @@
     if (!entries || !entries.length) return null;
     const low = entries.some((entry) => entry.success < BENCHMARK_LOW);
     const text = entries.map((entry) => `${label(entry.attribute)} on ${Math.round(entry.success * 100)}%`).join(", ");
+    const faces = entries[0].faces;
     return el("span", {
       class: low ? "benchmark benchmark-low" : "benchmark",
       title: "Share of edits of held-out synthetic faces that the evaluation oracle read as done (python -m ml eval)",
       dataset: { testid: `benchmark-${name}`, low: String(low) },
-    }, `${low ? "Unreliable in this model: " : ""}edits ${text} of test faces`);
+    }, `${low ? "Unreliable in this model: " : ""}edits ${text} of ${faces ? `${faces} ` : ""}test faces`);
   }
 
   // Builds the form; returns {set(values)} to show other values (undo, redo, reset) without events.

@@ -85,13 +85,14 @@ def drag(page, slider, start: float, end: float, steps: int = 12) -> None:
 @pytest.fixture
 def benchmarked(model_versions, django_db_blocker) -> dict[str, tuple[str, str]]:
     """Each version's evaluation as `python -m ml eval --record` keeps it: its first control worked
-    on 90% of test faces, its second on 20%. -> {method: (first control, second control)}. (A
+    on 90% of 48 test faces, its second on 20%. -> {method: (first control, second control)}. (A
     fixture: the database is out of reach once Playwright's event loop runs in the test.)"""
     names = {}
     with django_db_blocker.unblock():
         for method, version in model_versions.items():
             first, second = list(version.controls_schema["properties"])[:2]
-            version.metrics.update({f"control_success/{first}/Bangs": 0.9, f"control_success/{second}/Smiling": 0.2})
+            version.metrics.update({f"control_success/{first}/Bangs": 0.9, f"control_success/{second}/Smiling": 0.2,
+                                    "eval_faces": 48})
             version.save(update_fields=["metrics"])
             names[method] = (first, second)
     return names
@@ -120,7 +121,7 @@ def test_upload_edit_save_share_and_apply(stack_server, model_versions, benchmar
     shown = next(method for method, version in model_versions.items()
                  if alice.get_by_test_id("method-select").input_value() == str(version.id))
     reliable, weak = benchmarked[shown]
-    expect(alice.get_by_test_id(f"benchmark-{reliable}")).to_have_text("edits Bangs on 90% of test faces")
+    expect(alice.get_by_test_id(f"benchmark-{reliable}")).to_have_text("edits Bangs on 90% of 48 test faces")
     expect(alice.get_by_test_id(f"benchmark-{reliable}")).to_have_attribute("data-low", "false")
     expect(alice.get_by_test_id(f"benchmark-{weak}")).to_contain_text("Unreliable in this model: edits Smiling on 20%")
     expect(alice.get_by_test_id(f"benchmark-{weak}")).to_have_attribute("data-low", "true")
