@@ -1,4 +1,5 @@
 """ml.nets: the shared blocks behave as the papers describe, in fp32 and under bf16 autocast."""
+import pytest
 import torch
 
 from ml.nets import ChannelL2Norm, ConvBlock, LabelConditionedDiscriminator, make_norm
@@ -35,3 +36,27 @@ def test_label_conditioned_discriminator_pools_to_its_scale():
     critic = LabelConditionedDiscriminator(image_size=32, n_labels=3, channels=(4, 8, 8, 16))
     assert critic(torch.randn(2, 3, 64, 64), torch.ones(2, 3)).shape == (2, 1)
     assert critic.head.in_features == 16 * 2 * 2
+
+
+def test_folding_batch_norms_into_convs_keeps_the_output_and_leaves_other_norms():
+    from torch import nn
+
+    from ml.nets import fold_batch_norms_
+
+    torch.manual_seed(0)
+    network = nn.Sequential(ConvBlock(3, 8, norm="batch", act="relu"), ConvBlock(8, 8, norm="batch"),
+                            ConvBlock(8, 4, norm="instance"), ConvBlock(4, 4, stride=2, norm="batch", transposed=True))
+    with torch.no_grad():  # running statistics away from (0, 1), as training leaves them
+        for _ in range(20):
+            network(torch.randn(4, 3, 16, 16) * 3 + 1)
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms_(network)
+    network.eval()
+    image = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        before = network(image)
+        assert fold_batch_norms_(network) == 2  # not the instance norm, nor the transposed conv's
+        after = network(image)
+    assert isinstance(network[0].norm, nn.Identity) and isinstance(network[1].norm, nn.Identity)
+    assert not isinstance(network[2].norm, nn.Identity) and not isinstance(network[3].norm, nn.Identity)
+    assert torch.allclose(before, after, atol=1e-5)

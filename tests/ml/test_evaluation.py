@@ -267,6 +267,27 @@ def test_committed_starter_model_loads_with_its_metrics(method):
     assert editor.render(editor.encode(image), {}).shape == image.shape
 
 
+def test_a_loaded_homointerp_editor_folds_its_batch_norms_and_draws_as_the_model_does():
+    from ml.methods.homointerp.config import Config
+    from ml.methods.homointerp.editor import HomoInterpEditor
+    from ml.methods.homointerp.networks import HomoInterpGAN
+
+    directory = REPO / "ml" / "weights" / "homointerp"
+    folded = registry.get("homointerp").load_editor(directory)
+    assert not any(isinstance(module, torch.nn.BatchNorm2d) for module in folded.model.modules())
+    checkpoint = checkpoints.load_checkpoint(directory)
+    model = HomoInterpGAN(Config.from_dict(checkpoint.manifest.config))
+    networks = {name: getattr(model, name) for name in ("encoder", "interpolator", "decoder", "references")}
+    checkpoints.load_networks(networks, checkpoint.weights, strict=True)
+    plain = HomoInterpEditor(model, folded.config, checkpoint.manifest.to_dict())
+    assert any(isinstance(module, torch.nn.BatchNorm2d) for module in plain.model.modules())
+    world = faces.eval_world(folded.image_size)
+    image = world.render_maps(world.sample(1, seed=3))["rgb"][0]
+    controls = {"hair_color": 0.8, "hair_color_target": "Blond_Hair", "keep_detail": False}
+    drawn, expected = folded.render(folded.encode(image), controls), plain.render(plain.encode(image), controls)
+    assert np.abs(drawn.astype(int) - expected.astype(int)).max() <= 1
+
+
 def test_bf16_render_stays_close_to_float32(tmp_path):
     """The editors' fast path (bf16 autocast + channels-last) changes pixels by a few 1/255 at most."""
     editor = _untrained_editor("elegant", tmp_path / "model")

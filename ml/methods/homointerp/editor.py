@@ -32,6 +32,7 @@ from ml.controls import ControlsError, choice, exemplar, object_schema, slider, 
 from ml.methods.base import Editor, Latent
 from ml.methods.homointerp.config import RESIDUAL_NAME, Config
 from ml.methods.homointerp.networks import HomoInterpGAN, keep_detail
+from ml.nets.layers import fold_batch_norms_
 from ml.nets.references import MeanReferences, fit_references
 from ml.training.data import images_to_tensor, tensor_to_images
 from ml.training.precision import (autocast, inference_channels_last, prepare_input, prepare_network,
@@ -79,7 +80,7 @@ class HomoInterpEditor(Editor):
         networks = {"encoder": model.encoder, "interpolator": model.interpolator, "decoder": model.decoder,
                     "references": model.references}
         checkpoints.load_networks(networks, weights, strict=True)
-        return cls(model, config, checkpoint.manifest.to_dict(), device)
+        return cls(model, config, checkpoint.manifest.to_dict(), device)._fold_batch_norms()
 
     @classmethod
     def from_official(cls, directory, label: str = "latest", device: str = "cpu", **overrides) -> "HomoInterpEditor":
@@ -91,7 +92,14 @@ class HomoInterpEditor(Editor):
         model.encoder.load_state_dict(weights["encoder"])
         model.interpolator.load_state_dict(weights["interpolator"])
         model.decoder.load_state_dict(weights["decoder"])
-        return cls(model, config, {"method": cls.method, "config": config.to_dict(), "source": "official"}, device)
+        return cls(model, config, {"method": cls.method, "config": config.to_dict(), "source": "official"},
+                   device)._fold_batch_norms()
+
+    def _fold_batch_norms(self) -> "HomoInterpEditor":
+        """The decoder's batch norms folded into its convs, twice as fast a render in bf16, for an
+        editor that owns its model: one on a trainer's (`editor_from_trainer`) must leave them."""
+        fold_batch_norms_(self.model)
+        return self
 
     # --- schema ------------------------------------------------------------------------------
 
