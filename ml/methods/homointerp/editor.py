@@ -96,9 +96,9 @@ class HomoInterpEditor(Editor):
                    device)._fold_batch_norms()
 
     def _fold_batch_norms(self) -> "HomoInterpEditor":
-        """The decoder's batch norms folded into its convs (a third off a bf16 render on two
-        threads), for an editor that owns its model: one on a trainer's (`editor_from_trainer`)
-        must leave them."""
+        """The decoder's batch norms folded into its convs (a third off a bf16 slider render in
+        `bench/methods.py`), for an editor that owns its model: one on a trainer's
+        (`editor_from_trainer`) must leave them."""
         fold_batch_norms_(self.model)
         return self
 
