@@ -115,12 +115,12 @@ def format_report(report: dict) -> str:
     def number(value) -> str:
         return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
-    lines = [f"{report['method']}: {report['faces']} held-out synthetic people (seed {report['seed']}, "
-             f"{report.get('pose', 'wide')} poses)", ""]
-    lines.append(f"{'metric':<26}{'value':>8}")
     def interval(bounds) -> str:
         return f"{bounds[0]:.2f}-{bounds[1]:.2f}" if bounds else "-"
 
+    lines = [f"{report['method']}: {report['faces']} held-out synthetic people (seed {report['seed']}, "
+             f"{report.get('pose', 'wide')} poses)", ""]
+    lines.append(f"{'metric':<26}{'value':>8}")
     for key, value in report["summary"].items():
         lines.append(f"{key:<26}{number(value):>8}")
         if key == "attribute_success" and "attribute_success_interval" in report:

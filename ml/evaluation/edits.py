@@ -91,4 +91,3 @@ def pooled_success_interval(per_attribute: dict) -> tuple[float, float]:
     narrower than the truth)."""
     successes = sum(round(entry["success"] * entry["faces"]) for entry in per_attribute.values())
     return success_interval(successes, sum(entry["faces"] for entry in per_attribute.values()))
-

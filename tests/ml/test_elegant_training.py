@@ -257,8 +257,8 @@ def test_the_image_skips_eraser_starts_shut_opens_to_a_median_without_thin_strok
     """The eraser (not in the paper) makes the residual g x (median5(x) - x) + (1 - g) x itself
     over the image's strokes. Shut, as it starts, an image-skip decoder's weights draw as they
     did; open, the output is the median where the image has strokes and the residual where it
-    has none; in the median a stroke two pixels wide is gone and
-    a broad patch stays; its gate learns at the image skip's lr, taught where the median helps."""
+    has none; in the median a stroke two pixels wide is gone and a broad patch stays; its gate
+    learns at the image skip's lr, taught where the median helps."""
     from ml.methods.elegant.networks import median_filter, median_of_five
 
     for bits in range(32):  # the 0-1 principle: a network that sorts every 0/1 input sorts all
